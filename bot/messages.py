@@ -1,0 +1,174 @@
+"""How an Outcome reads in Slack: plain text plus Block Kit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.realtimekit import (
+    ApiError,
+    RateLimited,
+    StopFailure,
+    Stopped,
+    TimedOut,
+    UnexpectedResponse,
+    Unreachable,
+)
+from bot.stopping import Attempted, Denied, Invalid, Outcome
+
+COMMAND = "/stop-livestream"
+ACTION_ID = "stop_livestream"
+EXAMPLE_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+
+USAGE = (
+    f"*Usage:* `{COMMAND} <meeting-id>` stops the active livestream of that meeting "
+    "and tells the channel.\n"
+    f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`.\n"
+    f"`{COMMAND} help` shows this message."
+)
+
+_UNREACHABLE = {
+    "refused": "could not reach the Cloudflare API (connection refused)",
+    "dns": "could not reach the Cloudflare API (its host name did not resolve)",
+    "connect_timeout": "could not reach the Cloudflare API (connecting timed out)",
+    "reset": (
+        "the connection to the Cloudflare API broke before it answered; "
+        "the livestream may or may not have stopped"
+    ),
+    "network": "could not reach the Cloudflare API (network error)",
+}
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A Slack message: `text` is the notification fallback, `blocks` the layout."""
+
+    text: str
+    blocks: list[dict[str, Any]] = field(default_factory=list)
+    public: bool = False
+
+
+def escape(text: str) -> str:
+    """Make outside text inert in mrkdwn: no mentions, links or broadcasts."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quote_input(text: str, limit: int = 80) -> str:
+    """Show what a person typed, shortened and made inert, inside code markup."""
+    shown = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "`" + escape(shown).replace("`", "'") + "`"
+
+
+def describe_failure(failure: StopFailure) -> str:
+    """What went wrong, in words, with the API's own message when there is one."""
+    match failure:
+        case ApiError(status=status, message=message):
+            return f"the API answered: {escape(message)} (HTTP {status})"
+        case RateLimited(retry_after=None):
+            return "rate limited by Cloudflare; wait a minute before retrying"
+        case RateLimited(retry_after=seconds):
+            return f"rate limited by Cloudflare; retry in {_seconds(seconds)}"
+        case TimedOut(seconds=seconds):
+            return (
+                f"timed out after {_seconds(seconds)} waiting for the API; "
+                "the livestream may or may not have stopped"
+            )
+        case Unreachable(reason=reason):
+            return _UNREACHABLE[reason]
+        case UnexpectedResponse(status=status, too_large=True):
+            return f"unexpected response from the API (HTTP {status}, body over 1 MB)"
+        case UnexpectedResponse(status=status):
+            return f"unexpected response from the API (HTTP {status})"
+
+
+def _seconds(value: float | None) -> str:
+    seconds = 0.0 if value is None else value
+    return f"{seconds:g} s" if seconds < 10 else f"{round(seconds)} s"
+
+
+def invalid_reason(text: str) -> str:
+    """Why `text` is not one meeting ID, as specifically as we can say."""
+    words = text.split()
+    if not words:
+        return "No meeting ID given."
+    if len(words) > 1:
+        return f"Expected exactly one meeting ID, got {len(words)} words: {quote_input(text)}."
+    return f"{quote_input(words[0])} is not a meeting ID: a meeting ID is a UUID."
+
+
+def render(outcome: Outcome) -> Reply:
+    """The reply for an outcome; public replies go to the channel."""
+    match outcome:
+        case Invalid(text=text):
+            return _reply(f":x: {invalid_reason(text)}\n{USAGE}")
+        case Denied(request_id=request_id, user_id=user_id):
+            return _reply(
+                f":no_entry: <@{user_id}>, you are not allowed to stop livestreams. "
+                f"Ask the bot's admin to add your user ID `{user_id}` to the allowlist.",
+                request_id,
+            )
+        case Attempted(result=Stopped(message=message)) as done:
+            said = f" Cloudflare says: {escape(message)}" if message else ""
+            return _reply(
+                f":octagonal_sign: <@{done.user_id}> stopped the livestream of meeting "
+                f"`{done.meeting_id}`.{said}",
+                public=True,
+            )
+        case Attempted() as failed:
+            assert not isinstance(failed.result, Stopped)
+            reply = _reply(
+                f":warning: <@{failed.user_id}> tried to stop the livestream of meeting "
+                f"`{failed.meeting_id}`, but it failed: {describe_failure(failed.result)}.",
+                failed.request_id,
+                public=True,
+            )
+            reply.blocks.append(
+                {"type": "actions", "elements": [stop_button(failed.meeting_id, "Try again")]}
+            )
+            return reply
+
+
+def stop_button(meeting_id: str, label: str = "Stop livestream") -> dict[str, Any]:
+    """A danger button that stops `meeting_id`, behind a confirm dialog naming it."""
+    return {
+        "type": "button",
+        "action_id": ACTION_ID,
+        "text": {"type": "plain_text", "text": label},
+        "style": "danger",
+        "value": meeting_id,
+        "confirm": {
+            "title": {"type": "plain_text", "text": "Stop the livestream?"},
+            "text": {
+                "type": "mrkdwn",
+                "text": f"This stops the livestream of meeting `{meeting_id}` for its whole audience.",
+            },
+            "confirm": {"type": "plain_text", "text": "Stop it"},
+            "deny": {"type": "plain_text", "text": "Cancel"},
+            "style": "danger",
+        },
+    }
+
+
+def something_went_wrong(ref: str) -> Reply:
+    """For an unexpected error: no details, only a reference for the logs."""
+    return _reply(f":boom: Something went wrong (ref: {ref}). Nothing more is known yet.")
+
+
+def stopping(meeting_id: str) -> Reply:
+    """The private note shown while the API call is under way."""
+    return _reply(f":hourglass_flowing_sand: Stopping the livestream of meeting `{meeting_id}`…")
+
+
+def usage() -> Reply:
+    """Help, for the caller only."""
+    return _reply(USAGE)
+
+
+def _reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    if request_id is not None:
+        text = f"{text} (ref: {request_id})"
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
+        )
+    return Reply(text=text, blocks=blocks, public=public)

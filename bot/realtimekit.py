@@ -1,0 +1,271 @@
+"""The Cloudflare RealtimeKit client: it knows HTTP and the API, nothing of Slack.
+
+Calls return values, never raise for anything the network or the API does:
+
+    StopResult
+    ├── Stopped                 HTTP 2xx with success: true; `message` is the API's own
+    └── StopFailure
+        ├── ApiError            the API answered with an error envelope (Dyte or v4)
+        ├── RateLimited         HTTP 429 and the wait is longer than we retry for
+        ├── TimedOut            no answer in time: the stream may have stopped anyway
+        ├── Unreachable         no connection (refused, DNS, connect timeout, reset)
+        └── UnexpectedResponse  HTML, empty, non-JSON or oversized body
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import errno
+import json
+import re
+import socket
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal, NewType
+
+import httpx
+
+from bot.config import Secret
+
+MeetingId = NewType("MeetingId", str)
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+
+
+def parse_meeting_id(text: str) -> MeetingId | None:
+    """The canonical (lowercase) UUID in `text`, or None when it is anything else."""
+    candidate = text.strip().lower()
+    return MeetingId(candidate) if _UUID.fullmatch(candidate) else None
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The API confirmed the stop."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """The API refused, with its own message (`code` is the envelope's, if any)."""
+
+    status: int
+    message: str
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """Cloudflare asked us to wait longer than we are willing to retry for."""
+
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """No answer within `seconds`; the request may still have taken effect."""
+
+    seconds: float
+
+
+UnreachableReason = Literal["refused", "dns", "connect_timeout", "reset", "network"]
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The request could not be delivered, or the connection broke mid-answer."""
+
+    reason: UnreachableReason
+
+
+@dataclass(frozen=True)
+class UnexpectedResponse:
+    """An answer we cannot read: HTML, empty, not JSON, or too large."""
+
+    status: int
+    too_large: bool = False
+
+
+StopFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse
+StopResult = Stopped | StopFailure
+
+MAX_BODY_BYTES = 1_000_000
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) -> StopResult:
+    """Turn any status, headers and body into one of our typed results."""
+    document = _json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        message = data.get("message") if isinstance(data, dict) else None
+        return Stopped(message if isinstance(message, str) else "")
+    if status == 429:
+        return RateLimited(parse_retry_after(headers.get("retry-after")))
+    if document is not None:
+        found = _error_message(document)
+        if found is not None:
+            code, message = found
+            return ApiError(status=status, message=message, code=code)
+    return UnexpectedResponse(status)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
+
+
+def _json_object(body: bytes) -> dict[str, object] | None:
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _error_message(document: dict[str, object]) -> tuple[int | None, str] | None:
+    """(code, message) from the Dyte envelope or Cloudflare's v4 envelope."""
+    error = document.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message.strip():
+            code = error.get("code")
+            return (code if _is_int(code) else None), message.strip()
+    if isinstance(error, str) and error.strip():
+        return None, error.strip()
+    errors = document.get("errors")
+    if isinstance(errors, list):
+        parts = [e for e in errors if isinstance(e, dict) and isinstance(e.get("message"), str)]
+        messages = [str(e["message"]).strip() for e in parts if str(e["message"]).strip()]
+        if messages:
+            code = parts[0].get("code")
+            return (code if _is_int(code) else None), "; ".join(messages)
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+class RealtimeKitClient:
+    """Stops livestreams for one account and app, over one pooled connection set."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        account_id: str,
+        app_id: str,
+        api_token: Secret,
+        timeout: float = 10.0,
+        max_concurrency: int = 50,
+        max_attempts: int = 3,
+        backoff: float = 0.5,
+        max_retry_after: float = 5.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._prefix = f"/accounts/{account_id}/realtime/kit/{app_id}/meetings"
+        self._token = api_token
+        self._timeout = timeout
+        self._max_attempts = max_attempts
+        self._backoff = backoff
+        self._max_retry_after = max_retry_after
+        # The semaphore keeps bursts out of httpcore's pool queue, whose bookkeeping
+        # grows with the number of waiting requests, and within Cloudflare's per-IP limit.
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._http = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+            ),
+            transport=transport,
+        )
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
+        await self._http.aclose()
+
+    async def stop_livestream(self, meeting_id: MeetingId) -> StopResult:
+        """Stop the active livestream of `meeting_id`, retrying only where that is safe."""
+        path = f"{self._prefix}/{meeting_id}/active-livestream/stop"
+        result: StopResult = Unreachable("network")
+        for attempt in range(1, self._max_attempts + 1):
+            wait = self._backoff * 2 ** (attempt - 1)
+            try:
+                async with self._limit:
+                    status, headers, body, too_large = await self._post(path)
+            except httpx.ConnectTimeout:
+                result = Unreachable("connect_timeout")
+            except httpx.ConnectError as error:
+                result = Unreachable(_connect_reason(error))
+            except httpx.TimeoutException:
+                # The request went out: a retry could meet a stream we already stopped.
+                return TimedOut(self._timeout)
+            except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+                return Unreachable("reset")
+            except httpx.HTTPError:
+                return Unreachable("network")
+            else:
+                if too_large:
+                    return UnexpectedResponse(status, too_large=True)
+                result = parse_stop_response(status, headers, body)
+                if isinstance(result, RateLimited):
+                    if (
+                        result.retry_after is not None
+                        and result.retry_after > self._max_retry_after
+                    ):
+                        return result
+                    wait = result.retry_after if result.retry_after is not None else wait
+                elif isinstance(result, Stopped) or status not in _RETRY_STATUSES:
+                    return result
+            if attempt < self._max_attempts:
+                await asyncio.sleep(wait)
+        return result
+
+    async def _post(self, path: str) -> tuple[int, httpx.Headers, bytes, bool]:
+        headers = {"Authorization": f"Bearer {self._token.get()}", "Accept": "application/json"}
+        async with self._http.stream("POST", path, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_BODY_BYTES:
+                    return response.status_code, response.headers, b"", True
+                chunks.append(chunk)
+            return response.status_code, response.headers, b"".join(chunks), False
+
+
+def _connect_reason(error: httpx.ConnectError) -> UnreachableReason:
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return "dns"
+        if isinstance(cause, ConnectionRefusedError) or (
+            isinstance(cause, OSError) and cause.errno == errno.ECONNREFUSED
+        ):
+            return "refused"
+        cause = cause.__cause__ or cause.__context__
+    text = str(error).lower()
+    if "name or service" in text or "nodename" in text or "resolve" in text:
+        return "dns"
+    if "refused" in text or "all connection attempts failed" in text:
+        return "refused"
+    return "network"

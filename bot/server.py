@@ -1,0 +1,129 @@
+"""Runners: HTTP mode (POST /slack/events, GET /healthz) and Socket Mode.
+
+Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
+flight up to SHUTDOWN_GRACE_SECONDS to finish, and return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+from bot.access import Allowlist
+from bot.config import Settings
+from bot.realtimekit import RealtimeKitClient
+from bot.slack import Bot, create_bot
+from bot.stopping import StopService
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+SHUTDOWN_GRACE_SECONDS = 25.0
+
+
+@contextlib.asynccontextmanager
+async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
+    """The bot with its clients open; they are closed on the way out."""
+    client = RealtimeKitClient(
+        base_url=settings.cloudflare_api_base_url,
+        account_id=settings.cloudflare_account_id,
+        app_id=settings.realtimekit_app_id,
+        api_token=settings.cloudflare_api_token,
+        timeout=settings.cloudflare_timeout_seconds,
+        max_concurrency=settings.cloudflare_max_concurrency,
+    )
+    bot = create_bot(settings, StopService(client, Allowlist(settings.allowed_user_ids)))
+    try:
+        yield bot
+    finally:
+        await bot.aclose()
+        await client.aclose()
+
+
+def http_app(bot: Bot) -> web.Application:
+    """The aiohttp application: the two routes, nothing else, bodies capped."""
+
+    async def events(request: web.Request) -> web.Response:
+        response = await bot.app.async_dispatch(await to_bolt_request(request))
+        return await to_aiohttp_response(response)
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app.router.add_post("/slack/events", events)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+def stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def serve_http(
+    settings: Settings,
+    host: str,
+    port: int,
+    stop: asyncio.Event,
+    started: asyncio.Future[int] | None = None,
+) -> None:
+    """Serve HTTP mode until `stop` is set; `started` gets the bound port."""
+    async with running_bot(settings) as bot:
+        runner = web.AppRunner(http_app(bot), access_log=None, handle_signals=False)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, host, port, backlog=2048)
+            await site.start()
+            bound = _bound_port(runner, port)
+            log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound)
+            if started is not None:
+                started.set_result(bound)
+            await stop.wait()
+            log.info("shutting down: no new requests; waiting for stops in flight")
+            await site.stop()
+            await _drain(bot)
+        finally:
+            await runner.cleanup()
+
+
+async def serve_socket(
+    settings: Settings, stop: asyncio.Event, started: asyncio.Future[None] | None = None
+) -> None:
+    """Serve Socket Mode until `stop` is set."""
+    assert settings.slack_app_token is not None
+    async with running_bot(settings) as bot:
+        handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get())
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        log.info("connected in Socket Mode")
+        if started is not None:
+            started.set_result(None)
+        try:
+            await stop.wait()
+            log.info("shutting down: disconnecting; waiting for stops in flight")
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+            await _drain(bot)
+
+
+def _bound_port(runner: web.AppRunner, asked: int) -> int:
+    for address in runner.addresses:
+        if isinstance(address, tuple):
+            return int(address[1])
+    return asked
+
+
+async def _drain(bot: Bot) -> None:
+    if not await bot.service.drain(SHUTDOWN_GRACE_SECONDS):
+        log.warning("gave up waiting for stops in flight after %ss", SHUTDOWN_GRACE_SECONDS)
