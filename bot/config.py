@@ -73,6 +73,7 @@ class Settings:
     slack_api_url: str = DEFAULT_SLACK_API_URL
     cloudflare_timeout_seconds: float = 10.0
     cloudflare_max_concurrency: int = 50
+    cloudflare_retry_backoff_seconds: float = 0.5
     port: int = 3000
 
 

@@ -38,6 +38,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
         api_token=settings.cloudflare_api_token,
         timeout=settings.cloudflare_timeout_seconds,
         max_concurrency=settings.cloudflare_max_concurrency,
+        backoff=settings.cloudflare_retry_backoff_seconds,
     )
     bot = create_bot(settings, StopService(client, Allowlist(settings.allowed_user_ids)))
     try:

@@ -1,0 +1,131 @@
+"""Fixtures: fake Slack and Cloudflare on 127.0.0.1, and the real bot in HTTP mode."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import pytest
+
+from bot.config import Settings, load_settings
+from bot.server import serve_http
+from tests.fakes import payloads
+from tests.fakes.servers import FakeCloudflare, FakeSlack
+
+SIGNING_SECRET = "signing-secret-SECRET-0123456789"
+BOT_TOKEN = "xoxb-bot-token-SECRET-0123"
+APP_TOKEN = "xapp-app-token-SECRET-0123"
+CF_TOKEN = "cf-api-token-SECRET-0123"
+SECRETS = (SIGNING_SECRET, BOT_TOKEN, APP_TOKEN, CF_TOKEN, "SECRET")
+
+ACCOUNT = "0123456789abcdef0123456789abcdef"
+APP_ID = "app-123"
+ALLOWED = "U0ALLOWED"
+OTHER_ALLOWED = "W0ALSO"
+STRANGER = "U0STRANGER"
+MEETING = "9f2b5c1e-3d4a-4b6c-8e7f-0a1b2c3d4e5f"
+STOP_PATH = f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings/{MEETING}/active-livestream/stop"
+
+
+@pytest.fixture
+async def cloudflare() -> AsyncIterator[FakeCloudflare]:
+    fake = FakeCloudflare()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def slack() -> AsyncIterator[FakeSlack]:
+    fake = FakeSlack()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def env(cloudflare: FakeCloudflare, slack: FakeSlack) -> dict[str, str]:
+    return {
+        "SLACK_BOT_TOKEN": BOT_TOKEN,
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "SLACK_APP_TOKEN": APP_TOKEN,
+        "CLOUDFLARE_API_TOKEN": CF_TOKEN,
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "REALTIMEKIT_APP_ID": APP_ID,
+        "ALLOWED_USER_IDS": f"{ALLOWED}, {OTHER_ALLOWED}",
+        "CLOUDFLARE_API_BASE_URL": cloudflare.base_url,
+        "SLACK_API_URL": slack.api_url,
+        "CLOUDFLARE_TIMEOUT_SECONDS": "2",
+    }
+
+
+@dataclasses.dataclass
+class RunningBot:
+    """The bot serving HTTP mode in this event loop, and a Slack-like client for it."""
+
+    url: str
+    slack: FakeSlack
+    session: aiohttp.ClientSession
+    secret: str = SIGNING_SECRET
+
+    async def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
+                   timestamp: int | None = None, secret: str | None = None) -> tuple[int, str]:
+        sent = payloads.signed_headers(secret or self.secret, body, content_type, timestamp)
+        sent.update(headers or {})
+        async with self.session.post(self.url + "/slack/events", data=body.encode(), headers=sent) as r:
+            return r.status, await r.text()
+
+    async def command(self, text: str, user_id: str = ALLOWED, *, response: str = "cmd",
+                      channel_id: str = "C0OPS") -> tuple[int, str]:
+        fields = payloads.slash_command(text, user_id, self.slack.response_url(response), channel_id)
+        return await self.post(payloads.form_body(fields), "application/x-www-form-urlencoded")
+
+    async def click(self, value: str, user_id: str = ALLOWED, *, response: str | None = "btn",
+                    channel_id: str = "C0OPS") -> tuple[int, str]:
+        url = self.slack.response_url(response) if response is not None else None
+        body = payloads.action_body(payloads.button_click(value, user_id, url, channel_id))
+        return await self.post(body, "application/x-www-form-urlencoded")
+
+    async def step(self, inputs: dict[str, Any], *, execution_id: str = "Fx0001",
+                   event_id: str = "Ev0001", headers: dict[str, str] | None = None) -> tuple[int, str]:
+        body = json.dumps(payloads.function_executed(inputs, execution_id, event_id))
+        return await self.post(body, "application/json", headers=headers)
+
+
+StartBot = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def start_bot(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[StartBot]:
+    """Start the real HTTP server; keyword arguments override env variables."""
+    stops: list[tuple[asyncio.Event, asyncio.Task[None]]] = []
+    session = aiohttp.ClientSession()
+
+    async def start(settings: Settings | None = None, **overrides: str) -> RunningBot:
+        if settings is None:
+            settings = load_settings({**env, **overrides}, "http")
+            settings = dataclasses.replace(settings, cloudflare_retry_backoff_seconds=0.01)
+        stop = asyncio.Event()
+        started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        task = asyncio.create_task(serve_http(settings, "127.0.0.1", 0, stop, started))
+        stops.append((stop, task))
+        done, _ = await asyncio.wait([started, task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        port = await asyncio.wait_for(started, 1)
+        return RunningBot(f"http://127.0.0.1:{port}", slack, session)
+
+    yield start
+    for stop, task in stops:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    await session.close()
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> RunningBot:
+    return await start_bot()

@@ -1,0 +1,1 @@
+"""Fakes for Slack and Cloudflare, and builders for Slack payloads."""

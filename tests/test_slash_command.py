@@ -1,0 +1,102 @@
+"""The slash command door, driven by signed HTTP requests to /slack/events."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.conftest import ALLOWED, CF_TOKEN, MEETING, STOP_PATH, STRANGER, RunningBot
+from tests.fakes import payloads
+from tests.fakes.servers import FakeCloudflare
+
+
+async def test_allowed_user_stops_the_stream_and_the_channel_is_told(
+    bot: RunningBot, cloudflare: FakeCloudflare
+) -> None:
+    status, body = await bot.command(MEETING)
+    assert status == 200
+
+    stopping, outcome = await bot.slack.wait_responses(2, "cmd")
+    assert stopping["response_type"] == "ephemeral"
+    assert "Stopping" in stopping["text"]
+    assert outcome["response_type"] == "in_channel"
+    assert f"<@{ALLOWED}>" in outcome["text"]
+    assert MEETING in outcome["text"]
+    assert "Stopped live stream successfully" in outcome["text"]
+
+    [call] = cloudflare.stop_calls
+    assert call.method == "POST"
+    assert call.path == STOP_PATH
+    assert call.headers["Authorization"] == f"Bearer {CF_TOKEN}"
+    assert call.body == b""
+
+
+async def test_meeting_id_is_trimmed_and_lowercased(bot: RunningBot, cloudflare: FakeCloudflare) -> None:
+    await bot.command(f"  {MEETING.upper()}\t ")
+    await bot.slack.wait_responses(2, "cmd")
+    assert [c.path for c in cloudflare.stop_calls] == [STOP_PATH]
+
+
+@pytest.mark.parametrize("text", ["", "   ", "help", "HELP"])
+async def test_help_or_nothing_shows_usage_to_the_caller_only(
+    bot: RunningBot, cloudflare: FakeCloudflare, text: str
+) -> None:
+    status, body = await bot.command(text)
+    assert status == 200
+    assert "Usage" in body
+    assert "in_channel" not in body
+    assert cloudflare.stop_calls == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("not-a-uuid", "is not a meeting ID"),
+        (f"{MEETING} {MEETING}", "Expected exactly one meeting ID, got 2 words"),
+        (f"{MEETING}/../../other", "is not a meeting ID"),
+        (f"..%2f{MEETING}", "is not a meeting ID"),
+        (f"{MEETING}%2fstop", "is not a meeting ID"),
+        (MEETING[:-1], "is not a meeting ID"),
+        (MEETING.replace("-", ""), "is not a meeting ID"),
+        (f"{MEETING} please", "got 2 words"),
+        ("<!channel>", "&lt;!channel&gt;"),
+    ],
+)
+async def test_anything_but_one_uuid_is_refused_privately_without_an_api_call(
+    bot: RunningBot, cloudflare: FakeCloudflare, text: str, expected: str
+) -> None:
+    status, _ = await bot.command(text)
+    assert status == 200
+    [reply] = await bot.slack.wait_responses(1, "cmd")
+    assert reply["response_type"] == "ephemeral"
+    assert expected in reply["text"]
+    assert "Usage" in reply["text"]
+    assert cloudflare.stop_calls == []
+
+
+async def test_stranger_is_denied_privately_without_calling_the_api(
+    bot: RunningBot, cloudflare: FakeCloudflare
+) -> None:
+    await bot.command(MEETING, user_id=STRANGER)
+    [reply] = await bot.slack.wait_responses(1, "cmd")
+    assert reply["response_type"] == "ephemeral"
+    assert "not allowed" in reply["text"]
+    assert cloudflare.stop_calls == []
+
+
+async def test_forged_signature_is_rejected_with_401_and_no_api_call(
+    bot: RunningBot, cloudflare: FakeCloudflare
+) -> None:
+    body = payloads.form_body(payloads.slash_command(MEETING, ALLOWED, bot.slack.response_url()))
+    status, _ = await bot.post(body, "application/x-www-form-urlencoded", secret="not-the-secret")
+    assert status == 401
+    stale = int(time.time()) - 60 * 10
+    status, _ = await bot.post(body, "application/x-www-form-urlencoded", timestamp=stale)
+    assert status == 401
+    status, _ = await bot.post(
+        body, "application/x-www-form-urlencoded", headers={"X-Slack-Signature": "v0=00"}
+    )
+    assert status == 401
+    assert cloudflare.stop_calls == []
+    assert bot.slack.responses() == []
