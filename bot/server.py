@@ -92,8 +92,8 @@ async def serve_http(
             if started is not None:
                 started.set_result(bound)
             await stop.wait()
-            log.info("shutting down: no new requests; waiting for stops in flight")
             await site.stop()
+            log.info("shutting down: no longer accepting requests; finishing stops in flight")
             await _drain(bot)
         finally:
             await runner.cleanup()
@@ -112,9 +112,9 @@ async def serve_socket(
             started.set_result(None)
         try:
             await stop.wait()
-            log.info("shutting down: disconnecting; waiting for stops in flight")
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
+            log.info("shutting down: disconnected from Slack; finishing stops in flight")
             await _drain(bot)
 
 

@@ -16,11 +16,11 @@ from bot.server import serve_http
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack
 
-SIGNING_SECRET = "signing-secret-SECRET-0123456789"
-BOT_TOKEN = "xoxb-bot-token-SECRET-0123"
-APP_TOKEN = "xapp-app-token-SECRET-0123"
-CF_TOKEN = "cf-api-token-SECRET-0123"
-SECRETS = (SIGNING_SECRET, BOT_TOKEN, APP_TOKEN, CF_TOKEN, "SECRET")
+SIGNING_SECRET = "signing-secret-hunter2-0123456789"
+BOT_TOKEN = "xoxb-bot-token-hunter2-0123"
+APP_TOKEN = "xapp-app-token-hunter2-0123"
+CF_TOKEN = "cf-api-token-hunter2-0123"
+SECRETS = (SIGNING_SECRET, BOT_TOKEN, APP_TOKEN, CF_TOKEN, "hunter2")
 
 ACCOUNT = "0123456789abcdef0123456789abcdef"
 APP_ID = "app-123"
@@ -28,7 +28,9 @@ ALLOWED = "U0ALLOWED"
 OTHER_ALLOWED = "W0ALSO"
 STRANGER = "U0STRANGER"
 MEETING = "9f2b5c1e-3d4a-4b6c-8e7f-0a1b2c3d4e5f"
-STOP_PATH = f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings/{MEETING}/active-livestream/stop"
+STOP_PATH = (
+    f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings/{MEETING}/active-livestream/stop"
+)
 
 
 @pytest.fixture
@@ -72,26 +74,50 @@ class RunningBot:
     session: aiohttp.ClientSession
     secret: str = SIGNING_SECRET
 
-    async def post(self, body: str, content_type: str, *, headers: dict[str, str] | None = None,
-                   timestamp: int | None = None, secret: str | None = None) -> tuple[int, str]:
+    async def post(
+        self,
+        body: str,
+        content_type: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timestamp: int | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, str]:
         sent = payloads.signed_headers(secret or self.secret, body, content_type, timestamp)
         sent.update(headers or {})
-        async with self.session.post(self.url + "/slack/events", data=body.encode(), headers=sent) as r:
+        async with self.session.post(
+            self.url + "/slack/events", data=body.encode(), headers=sent
+        ) as r:
             return r.status, await r.text()
 
-    async def command(self, text: str, user_id: str = ALLOWED, *, response: str = "cmd",
-                      channel_id: str = "C0OPS") -> tuple[int, str]:
-        fields = payloads.slash_command(text, user_id, self.slack.response_url(response), channel_id)
+    async def command(
+        self, text: str, user_id: str = ALLOWED, *, response: str = "cmd", channel_id: str = "C0OPS"
+    ) -> tuple[int, str]:
+        fields = payloads.slash_command(
+            text, user_id, self.slack.response_url(response), channel_id
+        )
         return await self.post(payloads.form_body(fields), "application/x-www-form-urlencoded")
 
-    async def click(self, value: str, user_id: str = ALLOWED, *, response: str | None = "btn",
-                    channel_id: str = "C0OPS") -> tuple[int, str]:
+    async def click(
+        self,
+        value: str,
+        user_id: str = ALLOWED,
+        *,
+        response: str | None = "btn",
+        channel_id: str = "C0OPS",
+    ) -> tuple[int, str]:
         url = self.slack.response_url(response) if response is not None else None
         body = payloads.action_body(payloads.button_click(value, user_id, url, channel_id))
         return await self.post(body, "application/x-www-form-urlencoded")
 
-    async def step(self, inputs: dict[str, Any], *, execution_id: str = "Fx0001",
-                   event_id: str = "Ev0001", headers: dict[str, str] | None = None) -> tuple[int, str]:
+    async def step(
+        self,
+        inputs: dict[str, Any],
+        *,
+        execution_id: str = "Fx0001",
+        event_id: str = "Ev0001",
+        headers: dict[str, str] | None = None,
+    ) -> tuple[int, str]:
         body = json.dumps(payloads.function_executed(inputs, execution_id, event_id))
         return await self.post(body, "application/json", headers=headers)
 
@@ -113,7 +139,9 @@ async def start_bot(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[Star
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve_http(settings, "127.0.0.1", 0, stop, started))
         stops.append((stop, task))
-        done, _ = await asyncio.wait([started, task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            [started, task], timeout=10, return_when=asyncio.FIRST_COMPLETED
+        )
         if task in done:
             task.result()
         port = await asyncio.wait_for(started, 1)

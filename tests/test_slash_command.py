@@ -14,7 +14,7 @@ from tests.fakes.servers import FakeCloudflare
 async def test_allowed_user_stops_the_stream_and_the_channel_is_told(
     bot: RunningBot, cloudflare: FakeCloudflare
 ) -> None:
-    status, body = await bot.command(MEETING)
+    status, _ = await bot.command(MEETING)
     assert status == 200
 
     stopping, outcome = await bot.slack.wait_responses(2, "cmd")
@@ -32,7 +32,9 @@ async def test_allowed_user_stops_the_stream_and_the_channel_is_told(
     assert call.body == b""
 
 
-async def test_meeting_id_is_trimmed_and_lowercased(bot: RunningBot, cloudflare: FakeCloudflare) -> None:
+async def test_meeting_id_is_trimmed_and_lowercased(
+    bot: RunningBot, cloudflare: FakeCloudflare
+) -> None:
     await bot.command(f"  {MEETING.upper()}\t ")
     await bot.slack.wait_responses(2, "cmd")
     assert [c.path for c in cloudflare.stop_calls] == [STOP_PATH]

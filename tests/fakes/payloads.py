@@ -10,7 +10,9 @@ from urllib.parse import urlencode
 from slack_sdk.signature import SignatureVerifier
 
 
-def signed_headers(secret: str, body: str, content_type: str, timestamp: int | None = None) -> dict[str, str]:
+def signed_headers(
+    secret: str, body: str, content_type: str, timestamp: int | None = None
+) -> dict[str, str]:
     """The headers Slack adds to a request: timestamp and v0 signature."""
     ts = str(int(time.time()) if timestamp is None else timestamp)
     signature = SignatureVerifier(secret).generate_signature(timestamp=ts, body=body)
@@ -21,7 +23,9 @@ def signed_headers(secret: str, body: str, content_type: str, timestamp: int | N
     }
 
 
-def slash_command(text: str, user_id: str, response_url: str, channel_id: str = "C0OPS") -> dict[str, str]:
+def slash_command(
+    text: str, user_id: str, response_url: str, channel_id: str = "C0OPS"
+) -> dict[str, str]:
     return {
         "token": "legacy-verification-token",
         "team_id": "T0TEAM",
@@ -38,7 +42,9 @@ def slash_command(text: str, user_id: str, response_url: str, channel_id: str = 
     }
 
 
-def button_click(value: str, user_id: str, response_url: str | None, channel_id: str = "C0OPS") -> dict[str, Any]:
+def button_click(
+    value: str, user_id: str, response_url: str | None, channel_id: str = "C0OPS"
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": "T0TEAM", "domain": "acme"},
@@ -64,7 +70,9 @@ def button_click(value: str, user_id: str, response_url: str | None, channel_id:
     return payload
 
 
-def function_executed(inputs: dict[str, Any], execution_id: str = "Fx0001", event_id: str = "Ev0001") -> dict[str, Any]:
+def function_executed(
+    inputs: dict[str, Any], execution_id: str = "Fx0001", event_id: str = "Ev0001"
+) -> dict[str, Any]:
     return {
         "token": "legacy-verification-token",
         "team_id": "T0TEAM",
@@ -85,7 +93,7 @@ def function_executed(inputs: dict[str, Any], execution_id: str = "Fx0001", even
             "function_execution_id": execution_id,
             "workflow_execution_id": "Wx0001",
             "event_ts": "1.3",
-            "bot_access_token": "xwfp-workflow-token-SECRET",
+            "bot_access_token": "xwfp-workflow-token-hunter2",
         },
     }
 

@@ -46,7 +46,9 @@ class Recorder:
     ) -> list[Received]:
         """Wait until `predicate(received)` holds; fail the test after `timeout` s."""
         async with self._changed:
-            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.received)), timeout)
+            await asyncio.wait_for(
+                self._changed.wait_for(lambda: predicate(self.received)), timeout
+            )
             return list(self.received)
 
 
@@ -125,7 +127,12 @@ def cf_v4_error(status: int, code: int, message: str) -> Handler:
     """Cloudflare's v4 envelope."""
     return cf_json(
         status,
-        {"success": False, "errors": [{"code": code, "message": message}], "messages": [], "result": None},
+        {
+            "success": False,
+            "errors": [{"code": code, "message": message}],
+            "messages": [],
+            "result": None,
+        },
     )
 
 
@@ -216,7 +223,9 @@ class FakeSlack(FakeServer):
             if r.path.startswith(prefix) and (name is None or r.path == prefix)
         ]
 
-    async def wait_responses(self, count: int, name: str | None = None, timeout: float = 5.0) -> list[dict[str, Any]]:
+    async def wait_responses(
+        self, count: int, name: str | None = None, timeout: float = 5.0
+    ) -> list[dict[str, Any]]:
         await self.recorder.wait_for(lambda _: len(self.responses(name)) >= count, timeout)
         return self.responses(name)
 
@@ -232,13 +241,22 @@ class FakeSlack(FakeServer):
             return await queue.popleft()(request)
         if method == "auth.test":
             return web.json_response(
-                {"ok": True, "url": "https://acme.slack.com/", "team": "Acme", "user": "stopbot",
-                 "team_id": "T0TEAM", "user_id": "U0BOT", "bot_id": "B0BOT"}
+                {
+                    "ok": True,
+                    "url": "https://acme.slack.com/",
+                    "team": "Acme",
+                    "user": "stopbot",
+                    "team_id": "T0TEAM",
+                    "user_id": "U0BOT",
+                    "bot_id": "B0BOT",
+                }
             )
         if method == "apps.connections.open":
             return web.json_response({"ok": True, "url": f"ws://127.0.0.1:{self.port}/socket"})
         if method == "chat.postMessage":
-            return web.json_response({"ok": True, "channel": item.data.get("channel"), "ts": "1.000001"})
+            return web.json_response(
+                {"ok": True, "channel": item.data.get("channel"), "ts": "1.000001"}
+            )
         return web.json_response({"ok": True})
 
     async def _response(self, request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,59 @@
+"""manifest.yml against Slack's official JSON Schema for app manifests."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA_DIR = ROOT.parent / "shared" / "slack-manifest-schema"
+
+
+def _schema() -> dict[str, Any]:
+    path = SCHEMA_DIR / "manifest.schema.2.0.0.json"
+    if not path.is_file():
+        pytest.fail(
+            f"Slack's manifest schema is missing at {path}: shared/ should sit beside the repo"
+        )
+    schema: dict[str, Any] = json.loads(path.read_text())
+    return schema
+
+
+def _manifest() -> dict[str, Any]:
+    manifest: dict[str, Any] = yaml.safe_load((ROOT / "manifest.yml").read_text())
+    return manifest
+
+
+def test_manifest_validates_against_slacks_schema() -> None:
+    jsonschema.Draft7Validator(_schema()).validate(_manifest())
+
+
+def test_the_schema_check_can_fail() -> None:
+    broken = copy.deepcopy(_manifest())
+    broken["functions"]["stop_livestream"]["surprise"] = True
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft7Validator(_schema()).validate(broken)
+
+
+def test_manifest_declares_all_three_doors_and_the_scopes() -> None:
+    manifest = _manifest()
+    [command] = manifest["features"]["slash_commands"]
+    assert command["command"] == "/stop-livestream"
+    settings = manifest["settings"]
+    assert settings["interactivity"]["is_enabled"] is True
+    assert settings["socket_mode_enabled"] is True
+    assert "function_executed" in settings["event_subscriptions"]["bot_events"]
+    step = manifest["functions"]["stop_livestream"]
+    assert step["input_parameters"]["properties"]["user_id"]["type"] == "slack#/types/user_id"
+    assert step["input_parameters"]["properties"]["channel_id"]["type"] == "slack#/types/channel_id"
+    assert set(step["input_parameters"]["required"]) == {"meeting_id", "user_id"}
+    assert set(step["output_parameters"]["properties"]) == {"message", "meeting_id"}
+    assert {"commands", "chat:write", "chat:write.public"} <= set(
+        manifest["oauth_config"]["scopes"]["bot"]
+    )

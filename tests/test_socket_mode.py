@@ -1,0 +1,47 @@
+"""Socket Mode: envelopes over a local WebSocket, acked, then handled end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from bot.config import load_settings
+from bot.server import serve_socket
+from tests.conftest import ALLOWED, MEETING, STOP_PATH
+from tests.fakes import payloads
+from tests.fakes.servers import FakeCloudflare, FakeSlack
+
+
+async def test_slash_command_over_socket_mode_end_to_end(
+    env: dict[str, str], slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    settings = dataclasses.replace(
+        load_settings(env, "socket"), cloudflare_retry_backoff_seconds=0.01
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_socket(settings, stop))
+    try:
+        await asyncio.wait_for(slack.socket_connected.wait(), 10)
+        [opened] = slack.calls("apps.connections.open")
+        assert opened.headers["Authorization"] == f"Bearer {env['SLACK_APP_TOKEN']}"
+
+        command = payloads.slash_command(MEETING, ALLOWED, slack.response_url("sock"))
+        await slack.send_envelope(
+            {
+                "envelope_id": "env-1",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": command,
+            }
+        )
+        ack = await asyncio.wait_for(slack.socket_messages.get(), 5)
+        assert ack["envelope_id"] == "env-1"
+
+        _, outcome = await slack.wait_responses(2, "sock")
+        assert outcome["response_type"] == "in_channel"
+        assert "Stopped live stream successfully" in outcome["text"]
+        assert [c.path for c in cloudflare.stop_calls] == [STOP_PATH]
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
+    assert task.exception() is None
