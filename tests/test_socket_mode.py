@@ -45,3 +45,31 @@ async def test_slash_command_over_socket_mode_end_to_end(
         stop.set()
         await asyncio.wait_for(task, 30)
     assert task.exception() is None
+
+
+async def test_button_and_workflow_step_over_socket_mode(
+    env: dict[str, str], slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    settings = dataclasses.replace(
+        load_settings(env, "socket"), cloudflare_retry_backoff_seconds=0.01
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(serve_socket(settings, stop))
+    try:
+        await asyncio.wait_for(slack.socket_connected.wait(), 10)
+        click = payloads.button_click(MEETING, ALLOWED, slack.response_url("btn"))
+        await slack.send_envelope({"envelope_id": "env-2", "type": "interactive", "payload": click})
+        step = payloads.function_executed({"meeting_id": MEETING, "user_id": ALLOWED})
+        await slack.send_envelope({"envelope_id": "env-3", "type": "events_api", "payload": step})
+        acks = {
+            (await asyncio.wait_for(slack.socket_messages.get(), 5))["envelope_id"]
+            for _ in range(2)
+        }
+        assert acks == {"env-2", "env-3"}
+        [outcome] = await slack.wait_responses(1, "btn")
+        assert outcome["response_type"] == "in_channel"
+        await slack.wait_calls("functions.completeSuccess")
+        assert len(cloudflare.stop_calls) >= 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 30)
