@@ -1,16 +1,119 @@
-"""Who may stop a livestream: deny by default."""
+"""Who may stop what, where, and how often: deny by default, never allow on error."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+DenialReason = Literal["not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited"]
+
+GROUP_CACHE_SECONDS = 300.0
+
+
+class GroupLookupError(Exception):
+    """A user group's members could not be read; `reason` says why, in words."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class GroupDirectory(Protocol):
+    """Reads the members of a Slack user group."""
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        """Member user IDs; raise GroupLookupError when they cannot be read."""
+        ...
 
 
 @dataclass(frozen=True)
-class Allowlist:
-    """Slack user IDs allowed to stop livestreams."""
+class Denial:
+    """Why a person may not act; `retry_after` for the per-person limit."""
+
+    reason: DenialReason
+    detail: str = ""
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The allowlists, as configured."""
 
     user_ids: frozenset[str]
+    usergroup_ids: frozenset[str] = frozenset()
+    channel_ids: frozenset[str] | None = None
 
-    def allows(self, user_id: str) -> bool:
-        """True only for a listed user."""
-        return user_id in self.user_ids
+
+class Access:
+    """Applies a Policy, resolving user groups through a cached directory."""
+
+    def __init__(
+        self,
+        policy: Policy,
+        directory: GroupDirectory | None = None,
+        cache_seconds: float = GROUP_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.policy = policy
+        self._directory = directory
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
+        self._lookups: dict[str, asyncio.Future[frozenset[str]]] = {}
+
+    async def check(self, user_id: str, channel_id: str | None) -> Denial | None:
+        """None when `user_id` may act in `channel_id`, else the Denial."""
+        allowed_channels = self.policy.channel_ids
+        if allowed_channels is not None and channel_id not in allowed_channels:
+            return Denial("channel_not_allowed")
+        if user_id in self.policy.user_ids:
+            return None
+        for group_id in sorted(self.policy.usergroup_ids):
+            try:
+                members = await self._members(group_id)
+            except GroupLookupError as error:
+                return Denial("membership_unknown", f"user group {group_id}: {error.reason}")
+            if user_id in members:
+                return None
+        return Denial("not_allowed")
+
+    async def _members(self, group_id: str) -> frozenset[str]:
+        cached = self._groups.get(group_id)
+        if cached is not None and cached[0] > self._clock():
+            return cached[1]
+        if self._directory is None:
+            raise GroupLookupError("no Slack client to read user groups with")
+        pending = self._lookups.get(group_id)
+        if pending is None:
+            pending = asyncio.ensure_future(self._directory.members(group_id))
+            self._lookups[group_id] = pending
+            pending.add_done_callback(lambda _: self._lookups.pop(group_id, None))
+        members = await asyncio.shield(pending)
+        self._groups[group_id] = (self._clock() + self._cache_seconds, members)
+        return members
+
+
+@dataclass
+class RateLimit:
+    """At most `per_minute` stops per person in any 60 s; 0 turns it off."""
+
+    per_minute: int
+    clock: Callable[[], float] = time.monotonic
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+
+    def take(self, user_id: str) -> float | None:
+        """Count one stop for `user_id`; None if allowed, else seconds until allowed."""
+        if self.per_minute <= 0:
+            return None
+        now = self.clock()
+        times = self._seen.setdefault(user_id, deque())
+        while times and times[0] <= now - 60:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return max(0.0, times[0] + 60 - now)
+        times.append(now)
+        return None

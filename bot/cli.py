@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import sys
 from collections.abc import Sequence
 
-from bot.config import ConfigError, Mode, default_mode, load_settings, read_environment
+from bot import logs
+from bot.config import (
+    ConfigError,
+    Mode,
+    Settings,
+    default_mode,
+    load_settings,
+    read_environment,
+)
 from bot.server import serve_http, serve_socket, stop_on_signals
 
 EXIT_CONFIG = 2
@@ -36,7 +43,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the bot; return the process exit code."""
     args = parser().parse_args(argv)
     env = read_environment(args.env_file)
-    _configure_logging(env.get("LOG_LEVEL", "INFO"))
     mode: Mode = args.command or default_mode(env)
     try:
         settings = load_settings(env, mode)
@@ -49,13 +55,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("stop-livestream-bot: --port must be between 0 and 65535", file=sys.stderr)
         return EXIT_CONFIG
 
+    try:
+        logs.configure(settings.log_level, secrets_of(settings), settings.audit_log_file)
+    except OSError as error:
+        print(
+            f"stop-livestream-bot: AUDIT_LOG_FILE cannot be opened: {error.strerror}",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+
+    def reload() -> Settings:
+        return load_settings(read_environment(args.env_file), mode)
+
     async def run() -> None:
         stop = stop_on_signals()
         if mode == "http":
             port = settings.port if args.port is None else args.port
-            await serve_http(settings, args.host, port, stop)
+            await serve_http(settings, args.host, port, stop, reload=reload)
         else:
-            await serve_socket(settings, stop)
+            await serve_socket(settings, stop, reload=reload)
 
     try:
         asyncio.run(run())
@@ -65,12 +83,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.strip().upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+def secrets_of(settings: Settings) -> list[str]:
+    """Every secret value in the settings, for the log filter to scrub."""
+    found = [settings.slack_bot_token, settings.cloudflare_api_token]
+    found += [s for s in (settings.slack_signing_secret, settings.slack_app_token) if s]
+    return [s.get() for s in found]
 
 
 if __name__ == "__main__":  # pragma: no cover

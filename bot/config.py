@@ -22,6 +22,8 @@ DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}", re.ASCII)
+_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}", re.ASCII)
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}", re.ASCII)
 # Anything that ends up in the API path must not be able to change it.
 _PATH_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
 
@@ -69,11 +71,18 @@ class Settings:
     cloudflare_account_id: str
     realtimekit_app_id: str
     allowed_user_ids: frozenset[str]
+    allowed_usergroup_ids: frozenset[str] = frozenset()
+    allowed_channel_ids: frozenset[str] | None = None
+    rate_limit_per_user_per_minute: int = 10
+    audit_log_file: str | None = None
+    log_level: str = "INFO"
+    slack_timeout_seconds: float = 10.0
     cloudflare_api_base_url: str = DEFAULT_API_BASE_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
     cloudflare_timeout_seconds: float = 10.0
     cloudflare_max_concurrency: int = 50
     cloudflare_retry_backoff_seconds: float = 0.5
+    slack_retry_backoff_seconds: float = 0.5
     port: int = 3000
 
 
@@ -135,18 +144,19 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     if app_id and not _PATH_SAFE_ID.fullmatch(app_id):
         problems.append("REALTIMEKIT_APP_ID must be at most 32 letters, digits, '-' or '_'")
 
-    users = frozenset(re.split(r"[\s,]+", text("ALLOWED_USER_IDS"))) - {""}
-    bad_users = sorted(u for u in users if not _USER_ID.fullmatch(u))
-    if bad_users:
-        problems.append(
-            f"ALLOWED_USER_IDS has {len(bad_users)} entr{'y' if len(bad_users) == 1 else 'ies'} "
-            "that are not Slack user IDs (U... or W..., upper case)"
-        )
-    elif not users:
+    users = _ids(env, "ALLOWED_USER_IDS", _USER_ID, "Slack user IDs (U... or W...)", problems)
+    groups = _ids(env, "ALLOWED_USERGROUP_IDS", _GROUP_ID, "user group IDs (S...)", problems)
+    channels = _ids(
+        env, "ALLOWED_CHANNEL_IDS", _CHANNEL_ID, "channel IDs (C..., G... or D...)", problems
+    )
+    if not users and not groups and not any("ALLOWED_" in p for p in problems):
         problems.append(
             "ALLOWED_USER_IDS is empty: nobody could stop a livestream; list Slack user IDs "
-            "(U... or W...), separated by commas or spaces"
+            "(U... or W...), separated by commas or spaces, or set ALLOWED_USERGROUP_IDS"
         )
+    log_level = text("LOG_LEVEL").upper() or "INFO"
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
 
     base_url = _url(env, "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, problems)
     slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, problems)
@@ -156,6 +166,8 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     timeout = _number(env, "CLOUDFLARE_TIMEOUT_SECONDS", 10.0, float, 0.1, 120.0, problems)
     concurrency = _number(env, "CLOUDFLARE_MAX_CONCURRENCY", 50, int, 1, 1000, problems)
     port = _number(env, "PORT", 3000, int, 1, 65535, problems)
+    per_minute = _number(env, "RATE_LIMIT_PER_USER_PER_MINUTE", 10, int, 0, 10_000, problems)
+    slack_timeout = _number(env, "SLACK_TIMEOUT_SECONDS", 10.0, float, 0.1, 60.0, problems)
 
     if problems:
         raise ConfigError(problems)
@@ -167,12 +179,29 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         cloudflare_account_id=account_id,
         realtimekit_app_id=app_id,
         allowed_user_ids=users,
+        allowed_usergroup_ids=groups,
+        allowed_channel_ids=channels or None,
+        rate_limit_per_user_per_minute=int(per_minute),
+        audit_log_file=text("AUDIT_LOG_FILE") or None,
+        log_level=log_level,
+        slack_timeout_seconds=float(slack_timeout),
         cloudflare_api_base_url=base_url.rstrip("/"),
         slack_api_url=slack_url,
         cloudflare_timeout_seconds=float(timeout),
         cloudflare_max_concurrency=int(concurrency),
         port=int(port),
     )
+
+
+def _ids(
+    env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, problems: list[str]
+) -> frozenset[str]:
+    ids = frozenset(re.split(r"[\s,]+", env.get(name, "").strip())) - {""}
+    bad = [i for i in ids if not pattern.fullmatch(i)]
+    if bad:
+        entries = "entry that is not" if len(bad) == 1 else "entries that are not"
+        problems.append(f"{name} has {len(bad)} {entries} {what}, upper case")
+    return ids
 
 
 def _url(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:

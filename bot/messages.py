@@ -14,7 +14,7 @@ from bot.realtimekit import (
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import Attempted, Denied, Invalid, Outcome
+from bot.stopping import Attempted, Denied, Invalid
 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
@@ -64,9 +64,9 @@ def describe_failure(failure: StopFailure) -> str:
     match failure:
         case ApiError(status=status, message=message):
             return f"the API answered: {escape(message)} (HTTP {status})"
-        case RateLimited(retry_after=None):
-            return "rate limited by Cloudflare; wait a minute before retrying"
         case RateLimited(retry_after=seconds):
+            if seconds is None:
+                return "rate limited by Cloudflare; wait a minute before retrying"
             return f"rate limited by Cloudflare; retry in {_seconds(seconds)}"
         case TimedOut(seconds=seconds):
             return (
@@ -81,9 +81,8 @@ def describe_failure(failure: StopFailure) -> str:
             return f"unexpected response from the API (HTTP {status})"
 
 
-def _seconds(value: float | None) -> str:
-    seconds = 0.0 if value is None else value
-    return f"{seconds:g} s" if seconds < 10 else f"{round(seconds)} s"
+def _seconds(value: float) -> str:
+    return f"{value:.2g} s" if value < 10 else f"{round(value)} s"
 
 
 def invalid_reason(text: str) -> str:
@@ -96,17 +95,40 @@ def invalid_reason(text: str) -> str:
     return f"{quote_input(words[0])} is not a meeting ID: a meeting ID is a UUID."
 
 
-def render(outcome: Outcome) -> Reply:
+def denial_text(denied: Denied) -> str:
+    """Why the person was turned away, and what they can do."""
+    denial = denied.denial
+    match denial.reason:
+        case "not_allowed":
+            return (
+                f":no_entry: <@{denied.user_id}>, you are not allowed to stop livestreams. "
+                f"Ask the bot's admin to add your user ID `{denied.user_id}` to the allowlist."
+            )
+        case "channel_not_allowed":
+            return (
+                ":no_entry: This bot does not stop livestreams from this channel. "
+                "Use it in one of the channels it is set up for."
+            )
+        case "membership_unknown":
+            return (
+                ":no_entry: Could not check whether you are in an allowed user group "
+                f"({escape(denial.detail)}), so nothing was stopped. Try again in a moment, "
+                "or ask the bot's admin."
+            )
+        case "rate_limited":
+            return (
+                ":hourglass: You have reached the limit of stops per minute; nothing was stopped. "
+                f"Try again in {_seconds(denial.retry_after or 0)}."
+            )
+
+
+def render(outcome: Invalid | Denied | Attempted) -> Reply:
     """The reply for an outcome; public replies go to the channel."""
     match outcome:
-        case Invalid(text=text):
-            return _reply(f":x: {invalid_reason(text)}\n{USAGE}")
-        case Denied(request_id=request_id, user_id=user_id):
-            return _reply(
-                f":no_entry: <@{user_id}>, you are not allowed to stop livestreams. "
-                f"Ask the bot's admin to add your user ID `{user_id}` to the allowlist.",
-                request_id,
-            )
+        case Invalid(text=text, request_id=request_id):
+            return _reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
+        case Denied() as denied:
+            return _reply(denial_text(denied), denied.request_id)
         case Attempted(result=Stopped(message=message)) as done:
             said = f" Cloudflare says: {escape(message)}" if message else ""
             return _reply(

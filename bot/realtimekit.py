@@ -45,6 +45,7 @@ class Stopped:
     """The API confirmed the stop."""
 
     message: str
+    status: int = 200
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) ->
     if 200 <= status < 300 and document is not None and document.get("success") is True:
         data = document.get("data")
         message = data.get("message") if isinstance(data, dict) else None
-        return Stopped(message if isinstance(message, str) else "")
+        return Stopped(message if isinstance(message, str) else "", status)
     if status == 429:
         return RateLimited(parse_retry_after(headers.get("retry-after")))
     if document is not None:

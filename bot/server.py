@@ -10,17 +10,15 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
-from bot.access import Allowlist
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.realtimekit import RealtimeKitClient
 from bot.slack import Bot, create_bot
-from bot.stopping import StopService
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
         max_concurrency=settings.cloudflare_max_concurrency,
         backoff=settings.cloudflare_retry_backoff_seconds,
     )
-    bot = create_bot(settings, StopService(client, Allowlist(settings.allowed_user_ids)))
+    bot = create_bot(settings, client)
     try:
         yield bot
     finally:
@@ -64,6 +62,9 @@ def http_app(bot: Bot) -> web.Application:
     return app
 
 
+Reload = Callable[[], Settings]
+
+
 def stop_on_signals() -> asyncio.Event:
     """An event set by SIGTERM or SIGINT."""
     stop = asyncio.Event()
@@ -73,15 +74,42 @@ def stop_on_signals() -> asyncio.Event:
     return stop
 
 
+def reload_on_sighup(bot: Bot, reload: Reload | None) -> None:
+    """On SIGHUP, re-read the configuration and apply the allowlists and rate limit;
+    a configuration with problems is reported and the running one kept."""
+    if reload is None:
+        return
+
+    def apply() -> None:
+        try:
+            settings = reload()
+        except ConfigError as error:
+            log.error(
+                "SIGHUP: kept the running allowlist; the configuration has problems: %s", error
+            )
+            return
+        bot.reload(settings)
+        log.info(
+            "SIGHUP: reloaded the allowlists (%d users, %d user groups, channels: %s)",
+            len(settings.allowed_user_ids),
+            len(settings.allowed_usergroup_ids),
+            "any" if settings.allowed_channel_ids is None else len(settings.allowed_channel_ids),
+        )
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, apply)
+
+
 async def serve_http(
     settings: Settings,
     host: str,
     port: int,
     stop: asyncio.Event,
     started: asyncio.Future[int] | None = None,
+    reload: Reload | None = None,
 ) -> None:
     """Serve HTTP mode until `stop` is set; `started` gets the bound port."""
     async with running_bot(settings) as bot:
+        reload_on_sighup(bot, reload)
         runner = web.AppRunner(http_app(bot), access_log=None, handle_signals=False)
         await runner.setup()
         try:
@@ -100,11 +128,15 @@ async def serve_http(
 
 
 async def serve_socket(
-    settings: Settings, stop: asyncio.Event, started: asyncio.Future[None] | None = None
+    settings: Settings,
+    stop: asyncio.Event,
+    started: asyncio.Future[None] | None = None,
+    reload: Reload | None = None,
 ) -> None:
     """Serve Socket Mode until `stop` is set."""
     assert settings.slack_app_token is not None
     async with running_bot(settings) as bot:
+        reload_on_sighup(bot, reload)
         handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get())
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("connected in Socket Mode")

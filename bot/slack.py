@@ -3,6 +3,7 @@ Outcomes back to Slack replies. Nothing else in the bot imports Bolt."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -12,61 +13,130 @@ import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.complete.async_complete import AsyncComplete
 from slack_bolt.context.fail.async_fail import AsyncFail
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
     AsyncServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot import messages
+from bot import audit, messages
+from bot.access import Access, GroupLookupError, Policy, RateLimit
 from bot.config import Settings
 from bot.messages import Reply
-from bot.realtimekit import MeetingId, Stopped
-from bot.stopping import Attempted, StopRequest, StopService, new_request_id
+from bot.realtimekit import MeetingId, RealtimeKitClient, Stopped
+from bot.stopping import (
+    Attempted,
+    Redelivered,
+    StopCrashed,
+    StopRequest,
+    StopService,
+    new_request_id,
+)
 
 log = logging.getLogger(__name__)
 
 COMMAND = messages.COMMAND
 ACTION_ID = messages.ACTION_ID
 CALLBACK_ID = "stop_livestream"
-SLACK_TIMEOUT_SECONDS = 10
 
 
-def retry_handlers() -> list[AsyncRetryHandler]:
-    """slack-sdk's own retries: connection errors, 5xx, and 429 with Retry-After."""
-    return [
-        AsyncConnectionErrorRetryHandler(max_retry_count=2),
-        AsyncServerErrorRetryHandler(max_retry_count=2),
-        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-    ]
+class ResponseUrlRetryHandler(AsyncRetryHandler):
+    """Retries a response_url post that timed out, failed to connect, or answered
+    404, 429 or 5xx (Slack's response_urls do so briefly under load)."""
+
+    async def _can_retry_async(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if error is not None:
+            return isinstance(error, asyncio.TimeoutError | aiohttp.ClientError)
+        status = response.status_code if response is not None else 0
+        return status in (404, 429) or status >= 500
+
+
+def policy_of(settings: Settings) -> Policy:
+    """The allowlists from settings."""
+    return Policy(
+        user_ids=settings.allowed_user_ids,
+        usergroup_ids=settings.allowed_usergroup_ids,
+        channel_ids=settings.allowed_channel_ids,
+    )
+
+
+class SlackGroups:
+    """User group membership through usergroups.users.list."""
+
+    def __init__(self, client: AsyncWebClient) -> None:
+        self._client = client
+
+    async def members(self, group_id: str) -> frozenset[str]:
+        try:
+            response = await self._client.usergroups_users_list(usergroup=group_id)
+        except SlackApiError as error:
+            code = error.response.get("error") if error.response is not None else None
+            hint = " (the app needs the usergroups:read scope)" if code == "missing_scope" else ""
+            raise GroupLookupError(f"Slack said {code or 'no'}{hint}") from None
+        except (aiohttp.ClientError, TimeoutError):
+            raise GroupLookupError("Slack did not answer") from None
+        users = response.get("users")
+        if not isinstance(users, list):
+            raise GroupLookupError("Slack's answer had no member list")
+        return frozenset(str(u) for u in users)
 
 
 class SlackOut:
     """Everything the doors send to Slack, over one shared HTTP session."""
 
-    def __init__(self, session: aiohttp.ClientSession, client: AsyncWebClient) -> None:
+    def __init__(
+        self, session: aiohttp.ClientSession, client: AsyncWebClient, backoff: float
+    ) -> None:
         self._session = session
         self.client = client
+        self._backoff = backoff
 
-    async def respond(self, response_url: str, reply: Reply) -> None:
-        """Post to a response_url: in the channel when the reply is public."""
+    async def respond(self, response_url: str, reply: Reply, request_id: str | None = None) -> bool:
+        """Post to a response_url (in the channel when the reply is public), retrying
+        with bounded backoff; a post that never lands is audited. True if it landed."""
         webhook = AsyncWebhookClient(
             response_url,
-            timeout=SLACK_TIMEOUT_SECONDS,
             session=self._session,
-            retry_handlers=retry_handlers(),
+            retry_handlers=[
+                ResponseUrlRetryHandler(
+                    max_retry_count=2,
+                    interval_calculator=BackoffRetryIntervalCalculator(self._backoff),
+                )
+            ],
         )
-        response = await webhook.send(
-            text=reply.text,
-            blocks=reply.blocks,
-            response_type="in_channel" if reply.public else "ephemeral",
-            replace_original=False,
-        )
-        if response.status_code != 200:
-            log.warning("response_url answered HTTP %s", response.status_code)
+        status: int | None = None
+        try:
+            response = await webhook.send(
+                text=reply.text,
+                blocks=reply.blocks,
+                response_type="in_channel" if reply.public else "ephemeral",
+                replace_original=False,
+            )
+            status = response.status_code
+        except (TimeoutError, aiohttp.ClientError) as error:
+            failure = type(error).__name__
+        else:
+            if status == 200:
+                return True
+            failure = f"HTTP {status}"
+        log.warning("could not post to a response_url: %s", failure)
+        audit.write("reply_failed", request_id=request_id, via="response_url", error=failure)
+        return False
 
     async def post(self, client: AsyncWebClient, channel_id: str, reply: Reply) -> None:
         """Post a reply to a channel with chat.postMessage."""
@@ -82,21 +152,38 @@ class Bot:
     slack: SlackOut
     session: aiohttp.ClientSession
 
+    def reload(self, settings: Settings) -> None:
+        """Apply new allowlists and rate limit without a restart."""
+        self.service.access.policy = policy_of(settings)
+        self.service.rate_limit.per_minute = settings.rate_limit_per_user_per_minute
+
     async def aclose(self) -> None:
         """Close the HTTP session shared by every Slack call."""
         await self.session.close()
 
 
-def create_bot(settings: Settings, service: StopService) -> Bot:
-    """Wire the doors to the use case. Call inside the running event loop."""
-    session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=SLACK_TIMEOUT_SECONDS))
-    client = AsyncWebClient(
+def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
+    """A Web API client with slack-sdk's own retries: connection errors, 5xx, and
+    429 honouring Retry-After."""
+    return AsyncWebClient(
         token=settings.slack_bot_token.get(),
         base_url=settings.slack_api_url,
         session=session,
-        timeout=SLACK_TIMEOUT_SECONDS,
-        retry_handlers=retry_handlers(),
+        timeout=round(settings.slack_timeout_seconds),
+        retry_handlers=[
+            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            AsyncServerErrorRetryHandler(max_retry_count=2),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ],
     )
+
+
+def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
+    """Wire the doors to the use case. Call inside the running event loop."""
+    session = aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
+    )
+    client = web_client(settings, session)
     signing_secret = settings.slack_signing_secret
     app = AsyncApp(
         client=client,
@@ -104,7 +191,12 @@ def create_bot(settings: Settings, service: StopService) -> Bot:
         request_verification_enabled=signing_secret is not None,
         logger=logging.getLogger("bot.bolt"),
     )
-    slack = SlackOut(session, client)
+    service = StopService(
+        realtimekit,
+        Access(policy_of(settings), SlackGroups(client)),
+        RateLimit(settings.rate_limit_per_user_per_minute),
+    )
+    slack = SlackOut(session, client, settings.slack_retry_backoff_seconds)
     register(app, service, slack)
     return Bot(app=app, service=service, slack=slack, session=session)
 
@@ -116,17 +208,21 @@ async def _guarded(
     service: StopService, deliver: Deliver, work: Callable[[], Awaitable[None]]
 ) -> None:
     """Run a door's work after its ack: tracked for shutdown, and no exception reaches
-    the person as a traceback."""
+    the person as a traceback: they get a reference to quote instead."""
     async with service.work():
         try:
             await work()
+        except StopCrashed as crash:
+            ref = crash.request_id  # already logged with its traceback
         except Exception:
             ref = new_request_id()
             log.exception("unexpected error (ref: %s)", ref)
-            try:
-                await deliver(messages.something_went_wrong(ref))
-            except Exception:
-                log.exception("could not tell the person about error %s", ref)
+        else:
+            return
+        try:
+            await deliver(messages.something_went_wrong(ref))
+        except Exception:
+            log.exception("could not tell the person about error %s", ref)
 
 
 def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
@@ -136,13 +232,14 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
     async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
         text = str(body.get("text") or "").strip()
         if text.lower() in ("", "help"):
-            await ack(text=messages.usage().text, blocks=messages.usage().blocks)
+            usage = messages.usage()
+            await ack(text=usage.text, blocks=usage.blocks)
             return
         await ack()
         response_url = str(body["response_url"])
 
-        async def deliver(reply: Reply) -> None:
-            await slack.respond(response_url, reply)
+        async def deliver(reply: Reply, request_id: str | None = None) -> None:
+            await slack.respond(response_url, reply, request_id)
 
         async def on_accepted(meeting_id: MeetingId) -> None:
             await deliver(messages.stopping(meeting_id))
@@ -156,7 +253,9 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
         )
 
         async def work() -> None:
-            await deliver(messages.render(await service.stop(request, on_accepted)))
+            outcome = await service.stop(request, on_accepted)
+            if not isinstance(outcome, Redelivered):
+                await deliver(messages.render(outcome), outcome.request_id)
 
         await _guarded(service, deliver, work)
 
@@ -169,9 +268,9 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
         user_id = str((body.get("user") or {}).get("id", ""))
         response_url = body.get("response_url")
 
-        async def deliver(reply: Reply) -> None:
+        async def deliver(reply: Reply, request_id: str | None = None) -> None:
             if response_url:
-                await slack.respond(str(response_url), reply)
+                await slack.respond(str(response_url), reply, request_id)
             elif channel_id and reply.public:
                 await slack.post(slack.client, channel_id, reply)
             elif channel_id:
@@ -190,7 +289,9 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
         )
 
         async def work() -> None:
-            await deliver(messages.render(await service.stop(request)))
+            outcome = await service.stop(request)
+            if not isinstance(outcome, Redelivered):
+                await deliver(messages.render(outcome), outcome.request_id)
 
         await _guarded(service, deliver, work)
 
@@ -203,12 +304,21 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
         body: dict[str, Any],
     ) -> None:
         channel_id = inputs.get("channel_id") or None
+        event = body.get("event") or {}
         request = StopRequest(
             door="workflow",
             user_id=str(inputs.get("user_id") or ""),
             meeting_text=str(inputs.get("meeting_id") or ""),
             team_id=body.get("team_id"),
             channel_id=channel_id,
+            delivery_ids=tuple(
+                f"{kind}:{value}"
+                for kind, value in (
+                    ("execution", event.get("function_execution_id")),
+                    ("event", body.get("event_id")),
+                )
+                if value
+            ),
         )
 
         async def deliver(reply: Reply) -> None:
@@ -216,12 +326,19 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
 
         async def work() -> None:
             outcome = await service.stop(request)
+            if isinstance(outcome, Redelivered):
+                return
             reply = messages.render(outcome)
             if isinstance(outcome, Attempted) and channel_id:
                 try:
                     await slack.post(client, str(channel_id), reply)
                 except Exception:
-                    log.exception("could not post the outcome to the workflow's channel")
+                    log.exception(
+                        "could not post to the workflow's channel (ref: %s)", outcome.request_id
+                    )
+                    audit.write(
+                        "reply_failed", request_id=outcome.request_id, via="chat.postMessage"
+                    )
             if isinstance(outcome, Attempted) and isinstance(outcome.result, Stopped):
                 await complete({"message": reply.text, "meeting_id": outcome.meeting_id})
             else:

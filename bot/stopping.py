@@ -1,29 +1,51 @@
-"""The use case behind every door: validate, authorise, stop once, return an Outcome."""
+"""The use case behind every door: validate, authorise, stop once, audit, return an Outcome."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from bot.access import Allowlist
-from bot.realtimekit import MeetingId, RealtimeKitClient, StopResult, parse_meeting_id
+from bot import audit
+from bot.access import Access, Denial, RateLimit
+from bot.realtimekit import (
+    ApiError,
+    MeetingId,
+    RateLimited,
+    RealtimeKitClient,
+    Stopped,
+    StopResult,
+    TimedOut,
+    UnexpectedResponse,
+    Unreachable,
+    parse_meeting_id,
+)
+
+log = logging.getLogger(__name__)
 
 Door = Literal["command", "button", "workflow"]
+
+REDELIVERY_WINDOW_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
 class StopRequest:
-    """What a door hands the use case: who asked, from where, for what text."""
+    """What a door hands the use case: who asked, from where, for what text.
+
+    `delivery_ids` are Slack's ids for this delivery (event_id, function_execution_id):
+    a redelivery carries the same ones and is not acted on again."""
 
     door: Door
     user_id: str
     meeting_text: str
     team_id: str | None = None
     channel_id: str | None = None
+    delivery_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -36,11 +58,12 @@ class Invalid:
 
 @dataclass(frozen=True)
 class Denied:
-    """The person may not stop livestreams; nothing was called."""
+    """The person may not act here or now; nothing was called."""
 
     request_id: str
     user_id: str
     meeting_id: MeetingId
+    denial: Denial
 
 
 @dataclass(frozen=True)
@@ -53,8 +76,21 @@ class Attempted:
     result: StopResult
 
 
-Outcome = Invalid | Denied | Attempted
+@dataclass(frozen=True)
+class Redelivered:
+    """Slack delivered a request already handled: nothing to do, nothing to say."""
+
+
+Outcome = Invalid | Denied | Attempted | Redelivered
 OnAccepted = Callable[[MeetingId], Awaitable[None]]
+
+
+class StopCrashed(Exception):
+    """An unexpected error inside an attempt; logged with its traceback under request_id."""
+
+    def __init__(self, request_id: str) -> None:
+        super().__init__(f"unexpected error (ref: {request_id})")
+        self.request_id = request_id
 
 
 def new_request_id() -> str:
@@ -62,29 +98,109 @@ def new_request_id() -> str:
     return uuid.uuid4().hex[:12]
 
 
-class StopService:
-    """Decides, stops (one API call per meeting at a time) and reports."""
+def api_status(result: StopResult) -> int | None:
+    """The HTTP status the API answered with, if it answered."""
+    match result:
+        case Stopped(status=status) | ApiError(status=status) | UnexpectedResponse(status=status):
+            return status
+        case RateLimited():
+            return 429
+        case TimedOut() | Unreachable():
+            return None
 
-    def __init__(self, client: RealtimeKitClient, allowlist: Allowlist) -> None:
+
+def outcome_name(result: StopResult) -> str:
+    """A stable name for the audit trail."""
+    match result:
+        case Stopped():
+            return "stopped"
+        case ApiError():
+            return "api_error"
+        case RateLimited():
+            return "rate_limited"
+        case TimedOut():
+            return "timed_out"
+        case Unreachable(reason=reason):
+            return f"unreachable:{reason}"
+        case UnexpectedResponse():
+            return "unexpected_response"
+
+
+class StopService:
+    """Decides, stops (one API call per meeting at a time), audits and reports."""
+
+    def __init__(
+        self, client: RealtimeKitClient, access: Access, rate_limit: RateLimit | None = None
+    ) -> None:
         self._client = client
-        self._allowlist = allowlist
+        self.access = access
+        self.rate_limit = rate_limit or RateLimit(0)
         self._stopping: dict[MeetingId, asyncio.Future[StopResult]] = {}
+        self._delivered: dict[str, float] = {}
         self._busy = 0
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def stop(self, request: StopRequest, on_accepted: OnAccepted | None = None) -> Outcome:
         """Run one attempt; `on_accepted` is awaited once the person is authorised."""
+        if self._seen_before(request.delivery_ids):
+            log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
+            return Redelivered()
         request_id = new_request_id()
+        started = time.monotonic()
+        record = {
+            "request_id": request_id,
+            "door": request.door,
+            "team_id": request.team_id,
+            "user_id": request.user_id,
+            "channel_id": request.channel_id,
+        }
+
+        def done(meeting_id: str | None, decision: str, **fields: object) -> None:
+            duration_ms = round((time.monotonic() - started) * 1000)
+            audit.write(
+                "stop", **record, meeting_id=meeting_id, decision=decision,
+                **fields, duration_ms=duration_ms,
+            )  # fmt: skip
+
         meeting_id = parse_meeting_id(request.meeting_text)
         if meeting_id is None:
+            done(None, "invalid", reason="not_a_meeting_id")
             return Invalid(request_id, request.meeting_text)
-        if not self._allowlist.allows(request.user_id):
-            return Denied(request_id, request.user_id, meeting_id)
-        if on_accepted is not None:
-            await on_accepted(meeting_id)
-        result = await self._stop_once(meeting_id)
+        try:
+            denial = await self.access.check(request.user_id, request.channel_id)
+            if denial is None:
+                retry_after = self.rate_limit.take(request.user_id)
+                if retry_after is not None:
+                    denial = Denial("rate_limited", retry_after=retry_after)
+            if denial is not None:
+                done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
+                return Denied(request_id, request.user_id, meeting_id, denial)
+            if on_accepted is not None:
+                await on_accepted(meeting_id)
+            shared = meeting_id in self._stopping
+            result = await self._stop_once(meeting_id)
+        except Exception as error:
+            log.exception("unexpected error (ref: %s)", request_id)
+            done(meeting_id, "error", outcome="error")
+            raise StopCrashed(request_id) from error
+        done(
+            meeting_id, "allowed", api_status=api_status(result),
+            outcome=outcome_name(result), shared=shared,
+        )  # fmt: skip
         return Attempted(request_id, request.user_id, meeting_id, result)
+
+    def _seen_before(self, delivery_ids: tuple[str, ...]) -> bool:
+        """True for a redelivery; remembers these ids for REDELIVERY_WINDOW_SECONDS."""
+        if not delivery_ids:
+            return False
+        now = time.monotonic()
+        if len(self._delivered) > 10_000:
+            self._delivered = {k: v for k, v in self._delivered.items() if v > now}
+        seen = any(self._delivered.get(d, 0.0) > now for d in delivery_ids)
+        for delivery_id in delivery_ids:
+            self._delivered[delivery_id] = now + REDELIVERY_WINDOW_SECONDS
+        return seen
 
     async def _stop_once(self, meeting_id: MeetingId) -> StopResult:
         """Requests for a meeting already being stopped share that call."""

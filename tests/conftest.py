@@ -134,7 +134,9 @@ async def start_bot(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[Star
     async def start(settings: Settings | None = None, **overrides: str) -> RunningBot:
         if settings is None:
             settings = load_settings({**env, **overrides}, "http")
-            settings = dataclasses.replace(settings, cloudflare_retry_backoff_seconds=0.01)
+            settings = dataclasses.replace(
+                settings, cloudflare_retry_backoff_seconds=0.01, slack_retry_backoff_seconds=0.01
+            )
         stop = asyncio.Event()
         started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         task = asyncio.create_task(serve_http(settings, "127.0.0.1", 0, stop, started))
