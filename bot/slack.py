@@ -85,7 +85,12 @@ class SlackGroups:
         try:
             response = await self._client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as error:
-            code = error.response.get("error") if error.response is not None else None
+            data = error.response.data if error.response is not None else None
+            code = (
+                data.get("error")
+                if isinstance(data, dict)
+                else f"HTTP {error.response.status_code}"
+            )
             hint = " (the app needs the usergroups:read scope)" if code == "missing_scope" else ""
             raise GroupLookupError(f"Slack said {code or 'no'}{hint}") from None
         except (aiohttp.ClientError, TimeoutError):

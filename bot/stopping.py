@@ -209,6 +209,8 @@ class StopService:
             pending = asyncio.ensure_future(self._client.stop_livestream(meeting_id))
             self._stopping[meeting_id] = pending
             pending.add_done_callback(lambda _: self._stopping.pop(meeting_id, None))
+        else:
+            log.info("meeting %s is already being stopped: sharing that call", meeting_id)
         return await asyncio.shield(pending)
 
     @contextlib.asynccontextmanager

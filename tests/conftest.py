@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -159,3 +160,49 @@ async def start_bot(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[Star
 @pytest.fixture
 async def bot(start_bot: StartBot) -> RunningBot:
     return await start_bot()
+
+
+class LogWatch(logging.Handler):
+    """Collects log records from the bot running in this process; tests can wait for one."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+        self._changed = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.format(record)
+        self.records.append(record)
+        self._changed.set()
+
+    def lines(self, logger: str | None = None) -> list[str]:
+        return [r.getMessage() for r in self.records if logger is None or r.name == logger]
+
+    def text(self) -> str:
+        """Everything logged, tracebacks included."""
+        return "\n".join(r.getMessage() + "\n" + (r.exc_text or "") for r in self.records)
+
+    def audit(self) -> list[dict[str, Any]]:
+        """Audit records, parsed."""
+        return [json.loads(line) for line in self.lines("bot.audit")]
+
+    async def wait_for(self, predicate: Callable[[LogWatch], bool], timeout: float = 5.0) -> None:
+        async def until() -> None:
+            while not predicate(self):
+                self._changed.clear()
+                await self._changed.wait()
+
+        await asyncio.wait_for(until(), timeout)
+
+
+@pytest.fixture
+def logs() -> Iterator[LogWatch]:
+    watch = LogWatch()
+    watch.setFormatter(logging.Formatter("%(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.setLevel(logging.DEBUG)
+    root.addHandler(watch)
+    yield watch
+    root.removeHandler(watch)
+    root.setLevel(old_level)

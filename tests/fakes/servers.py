@@ -198,6 +198,7 @@ class FakeSlack(FakeServer):
         self.socket_messages: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.socket_connected = asyncio.Event()
         self.app.router.add_post("/api/{method}", self._api)
+        self.app.router.add_get("/api/{method}", self._api)
         self.app.router.add_post("/response/{id}", self._response)
         self.app.router.add_get("/socket", self._socket)
 
@@ -277,3 +278,19 @@ class FakeSlack(FakeServer):
 
     async def send_envelope(self, envelope: dict[str, Any]) -> None:
         await self.sockets[-1].send_json(envelope)
+
+
+def cf_reset_mid_body() -> Handler:
+    """Promise a body, send part of it, then drop the connection."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Content-Length": "4096"}
+        )
+        await response.prepare(request)
+        await response.write(b'{"success": tr')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    return answer
