@@ -6,7 +6,12 @@ import asyncio
 import dataclasses
 import json
 import logging
+import os
+import signal
+import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -17,6 +22,7 @@ from bot.server import serve_http
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack
 
+ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "signing-secret-hunter2-0123456789"
 BOT_TOKEN = "xoxb-bot-token-hunter2-0123"
 APP_TOKEN = "xapp-app-token-hunter2-0123"
@@ -206,3 +212,80 @@ def logs() -> Iterator[LogWatch]:
     yield watch
     root.removeHandler(watch)
     root.setLevel(old_level)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def process_env(env: dict[str, str]) -> dict[str, str]:
+    """A clean environment for the bot process: no inherited bot settings."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
+    return {**keep, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+
+
+@dataclasses.dataclass
+class BotProcess:
+    """`python -m bot http` running as its own process, its stderr read line by line."""
+
+    proc: asyncio.subprocess.Process
+    url: str
+    lines: list[str]
+
+    async def until(self, text: str, timeout: float = 30.0) -> str:
+        """Read stderr until a line containing `text`; return that line."""
+
+        async def read() -> str:
+            assert self.proc.stderr is not None
+            while True:
+                line = (await self.proc.stderr.readline()).decode()
+                if not line:
+                    raise AssertionError(
+                        f"the bot exited before printing {text!r}:\n{''.join(self.lines)}"
+                    )
+                self.lines.append(line)
+                if text in line:
+                    return line
+
+        return await asyncio.wait_for(read(), timeout)
+
+    async def finish(self, timeout: float = 30.0) -> tuple[int, str]:
+        """SIGTERM, wait for exit; return the exit code and all of stderr."""
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.stderr is not None
+        rest = await asyncio.wait_for(self.proc.stderr.read(), timeout)
+        self.lines.append(rest.decode())
+        code = await asyncio.wait_for(self.proc.wait(), timeout)
+        return code, "".join(self.lines)
+
+
+Spawn = Callable[..., Awaitable[BotProcess]]
+
+
+@pytest.fixture
+async def spawn(env: dict[str, str], tmp_path: Path) -> AsyncIterator[Spawn]:
+    """Start the bot as a process in HTTP mode, in tmp_path; `overrides` replace env
+    variables (None removes one)."""
+    procs: list[asyncio.subprocess.Process] = []
+
+    async def start(overrides: dict[str, str | None] | None = None) -> BotProcess:
+        port = free_port()
+        merged = {**env, **(overrides or {})}
+        full = process_env({k: v for k, v in merged.items() if v is not None})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "http", "--host", "127.0.0.1", "--port", str(port),
+            env=full, cwd=tmp_path, stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        procs.append(proc)
+        running = BotProcess(proc, f"http://127.0.0.1:{port}", [])
+        await running.until("listening on")
+        return running
+
+    yield start
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
