@@ -98,3 +98,29 @@ async def test_rate_limit_zero_turns_it_off(
         await bot.command(MEETING, ALLOWED, response=name)
         await slack.wait_responses(2, name)
     assert len(cloudflare.stop_calls) == 12
+
+
+async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
+    from bot.access import Access, Policy
+
+    now = [0.0]
+    calls: list[str] = []
+
+    class Directory:
+        async def members(self, group_id: str) -> frozenset[str]:
+            calls.append(group_id)
+            return frozenset({STRANGER})
+
+    access = Access(
+        Policy(frozenset(), frozenset({"S0G"})),
+        Directory(),
+        cache_seconds=300,
+        clock=lambda: now[0],
+    )
+    assert await access.check(STRANGER, None) is None
+    now[0] = 299.0
+    assert await access.check(STRANGER, None) is None
+    assert calls == ["S0G"]
+    now[0] = 301.0
+    assert await access.check(STRANGER, None) is None
+    assert calls == ["S0G", "S0G"]
