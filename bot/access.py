@@ -9,7 +9,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-DenialReason = Literal["not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited"]
+DenialReason = Literal[
+    "not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited", "expired"
+]
 
 GROUP_CACHE_SECONDS = 300.0
 

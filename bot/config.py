@@ -22,6 +22,7 @@ DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 _USER_ID = re.compile(r"[UW][A-Z0-9]{2,}", re.ASCII)
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 _GROUP_ID = re.compile(r"S[A-Z0-9]{2,}", re.ASCII)
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}", re.ASCII)
 # Anything that ends up in the API path must not be able to change it.
@@ -77,6 +78,7 @@ class Settings:
     audit_log_file: str | None = None
     log_level: str = "INFO"
     slack_timeout_seconds: float = 10.0
+    require_confirmation: bool = False
     cloudflare_api_base_url: str = DEFAULT_API_BASE_URL
     slack_api_url: str = DEFAULT_SLACK_API_URL
     cloudflare_timeout_seconds: float = 10.0
@@ -169,6 +171,10 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     per_minute = _number(env, "RATE_LIMIT_PER_USER_PER_MINUTE", 10, int, 0, 10_000, problems)
     slack_timeout = _number(env, "SLACK_TIMEOUT_SECONDS", 10.0, float, 0.1, 60.0, problems)
 
+    confirm_text = text("REQUIRE_CONFIRMATION").lower() or "false"
+    if confirm_text not in _BOOLEANS:
+        problems.append("REQUIRE_CONFIRMATION must be true or false")
+
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -185,6 +191,7 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         audit_log_file=text("AUDIT_LOG_FILE") or None,
         log_level=log_level,
         slack_timeout_seconds=float(slack_timeout),
+        require_confirmation=_BOOLEANS.get(confirm_text, False),
         cloudflare_api_base_url=base_url.rstrip("/"),
         slack_api_url=slack_url,
         cloudflare_timeout_seconds=float(timeout),

@@ -7,6 +7,8 @@ from typing import Any
 
 from bot.realtimekit import (
     ApiError,
+    Livestream,
+    NoActiveLivestream,
     RateLimited,
     StopFailure,
     Stopped,
@@ -14,17 +16,20 @@ from bot.realtimekit import (
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import Attempted, Denied, Invalid
+from bot.stopping import Attempted, Denied, Invalid, Looked
 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
 EXAMPLE_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 USAGE = (
-    f"*Usage:* `{COMMAND} <meeting-id>` stops the active livestream of that meeting "
+    "*Usage:*\n"
+    f"• `{COMMAND} <meeting-id>` stops the active livestream of that meeting "
     "and tells the channel.\n"
-    f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`.\n"
-    f"`{COMMAND} help` shows this message."
+    f"• `{COMMAND} status <meeting-id>` shows, to you only, whether the meeting is live, "
+    "with a button to stop it.\n"
+    f"• `{COMMAND} help` shows this message.\n"
+    f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`."
 )
 
 _UNREACHABLE = {
@@ -120,6 +125,12 @@ def denial_text(denied: Denied) -> str:
                 ":hourglass: You have reached the limit of stops per minute; nothing was stopped. "
                 f"Try again in {_seconds(denial.retry_after or 0)}."
             )
+        case "expired":
+            return (
+                ":alarm_clock: This button expired: it was shown more than 5 minutes ago, "
+                "so nothing was stopped. Check the livestream again with "
+                f"`{COMMAND} status {denied.meeting_id}`."
+            )
 
 
 def render(outcome: Invalid | Denied | Attempted) -> Reply:
@@ -150,14 +161,72 @@ def render(outcome: Invalid | Denied | Attempted) -> Reply:
             return reply
 
 
-def stop_button(meeting_id: str, label: str = "Stop livestream") -> dict[str, Any]:
+_STATUS_ICONS = {
+    "LIVE": ":red_circle:",
+    "IDLE": ":white_circle:",
+    "ERRORED": ":x:",
+    "INVOKED": ":hourglass:",
+}
+
+
+def status_card(
+    looked: Looked | Invalid | Denied, issued_at: float, asked_to_stop: bool = False
+) -> Reply:
+    """The private card for `status`: what is on air, and a Stop button while it is LIVE.
+
+    `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
+    stop, and the card asks them to confirm with the button."""
+    if not isinstance(looked, Looked):
+        return render(looked)
+    meeting_id = looked.meeting_id
+    button_value = f"{meeting_id}|{int(issued_at)}"
+    heading = f"*Livestream of meeting `{meeting_id}`*"
+    lines: list[str] = []
+    match looked.result:
+        case Livestream() as stream:
+            icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
+            lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
+            if stream.name:
+                lines.append(f"*Name:* {escape(stream.name)}")
+            if stream.created_at:
+                lines.append(f"*Started:* {escape(stream.created_at)}")
+            if stream.updated_at:
+                lines.append(f"*Last updated:* {escape(stream.updated_at)}")
+            if stream.playback_url:
+                lines.append(f"*Playback:* {escape(stream.playback_url)}")
+            live = stream.status == "LIVE"
+            if asked_to_stop and not live:
+                lines.append("It is not live, so there is nothing to stop.")
+            button = stop_button(meeting_id, "Stop livestream", button_value) if live else None
+        case NoActiveLivestream(message=message):
+            said = f" (Cloudflare says: {escape(message)})" if message else ""
+            lines.append(
+                f"{heading}\nThis meeting has no active livestream{said}. Nothing to stop."
+            )
+            button = None
+        case failure:
+            lines.append(
+                f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
+            )
+            button = stop_button(meeting_id, "Stop anyway", button_value)
+    if asked_to_stop and button is not None:
+        lines.append("Press the button to stop it. It expires in 5 minutes.")
+    reply = _reply("\n".join(lines), looked.request_id)
+    if button is not None:
+        reply.blocks.append({"type": "actions", "elements": [button]})
+    return reply
+
+
+def stop_button(
+    meeting_id: str, label: str = "Stop livestream", value: str | None = None
+) -> dict[str, Any]:
     """A danger button that stops `meeting_id`, behind a confirm dialog naming it."""
     return {
         "type": "button",
         "action_id": ACTION_ID,
         "text": {"type": "plain_text", "text": label},
         "style": "danger",
-        "value": meeting_id,
+        "value": value or meeting_id,
         "confirm": {
             "title": {"type": "plain_text", "text": "Stop the livestream?"},
             "text": {

@@ -92,6 +92,27 @@ class UnexpectedResponse:
 StopFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse
 StopResult = Stopped | StopFailure
 
+
+@dataclass(frozen=True)
+class Livestream:
+    """What may be shown of an active livestream: never its stream key or ingest server."""
+
+    status: str
+    name: str | None = None
+    playback_url: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class NoActiveLivestream:
+    """The meeting has no active livestream; `message` is the API's, if it gave one."""
+
+    message: str = ""
+
+
+StatusResult = Livestream | NoActiveLivestream | StopFailure
+
 MAX_BODY_BYTES = 1_000_000
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -103,6 +124,38 @@ def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) ->
         data = document.get("data")
         message = data.get("message") if isinstance(data, dict) else None
         return Stopped(message if isinstance(message, str) else "", status)
+    return _failure(status, headers, document)
+
+
+def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:
+    """Turn any answer to GET .../active-livestream into one of our typed results,
+    keeping only the fields that are safe to show."""
+    document = _json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            return NoActiveLivestream()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return Livestream(
+            status=str(data["status"]).upper(),
+            name=text("name"),
+            playback_url=text("playback_url"),
+            created_at=text("created_at"),
+            updated_at=text("updated_at"),
+        )
+    failure = _failure(status, headers, document)
+    if status == 404 and isinstance(failure, ApiError):
+        return NoActiveLivestream(failure.message)
+    return failure
+
+
+def _failure(
+    status: int, headers: Mapping[str, str], document: dict[str, object] | None
+) -> StopFailure:
     if status == 429:
         return RateLimited(parse_retry_after(headers.get("retry-after")))
     if document is not None:
@@ -207,51 +260,76 @@ class RealtimeKitClient:
     async def stop_livestream(self, meeting_id: MeetingId) -> StopResult:
         """Stop the active livestream of `meeting_id`, retrying only where that is safe."""
         path = f"{self._prefix}/{meeting_id}/active-livestream/stop"
-        result: StopResult = Unreachable("network")
+        answer = await self._call("POST", path, idempotent=False)
+        if isinstance(answer, _Answer):
+            return parse_stop_response(answer.status, answer.headers, answer.body)
+        return answer
+
+    async def get_active_livestream(self, meeting_id: MeetingId) -> StatusResult:
+        """The active livestream of `meeting_id`: its status, without its credentials."""
+        path = f"{self._prefix}/{meeting_id}/active-livestream"
+        answer = await self._call("GET", path, idempotent=True)
+        if isinstance(answer, _Answer):
+            return parse_status_response(answer.status, answer.headers, answer.body)
+        return answer
+
+    async def _call(self, method: str, path: str, *, idempotent: bool) -> _Answer | StopFailure:
+        """Send with bounded retries: connection failures, 502/503/504, and 429 when
+        Retry-After is within the cap. A request that may have reached the API (read
+        timeout, reset) is retried only when it is `idempotent`."""
+        last: _Answer | StopFailure = Unreachable("network")
         for attempt in range(1, self._max_attempts + 1):
             wait = self._backoff * 2 ** (attempt - 1)
             try:
                 async with self._limit:
-                    status, headers, body, too_large = await self._post(path)
+                    last = await self._send(method, path)
             except httpx.ConnectTimeout:
-                result = Unreachable("connect_timeout")
+                last = Unreachable("connect_timeout")
             except httpx.ConnectError as error:
-                result = Unreachable(_connect_reason(error))
+                last = Unreachable(_connect_reason(error))
             except httpx.TimeoutException:
-                # The request went out: a retry could meet a stream we already stopped.
-                return TimedOut(self._timeout)
+                last = TimedOut(self._timeout)
+                if not idempotent:
+                    return last
             except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
-                return Unreachable("reset")
+                last = Unreachable("reset")
+                if not idempotent:
+                    return last
             except httpx.HTTPError:
                 return Unreachable("network")
             else:
-                if too_large:
-                    return UnexpectedResponse(status, too_large=True)
-                result = parse_stop_response(status, headers, body)
-                if isinstance(result, RateLimited):
-                    if (
-                        result.retry_after is not None
-                        and result.retry_after > self._max_retry_after
-                    ):
-                        return result
-                    wait = result.retry_after if result.retry_after is not None else wait
-                elif isinstance(result, Stopped) or status not in _RETRY_STATUSES:
-                    return result
+                if last.too_large:
+                    return UnexpectedResponse(last.status, too_large=True)
+                if last.status == 429:
+                    retry_after = parse_retry_after(last.headers.get("retry-after"))
+                    if retry_after is not None and retry_after > self._max_retry_after:
+                        return last
+                    wait = wait if retry_after is None else retry_after
+                elif last.status not in _RETRY_STATUSES:
+                    return last
             if attempt < self._max_attempts:
                 await asyncio.sleep(wait)
-        return result
+        return last
 
-    async def _post(self, path: str) -> tuple[int, httpx.Headers, bytes, bool]:
+    async def _send(self, method: str, path: str) -> _Answer:
         headers = {"Authorization": f"Bearer {self._token.get()}", "Accept": "application/json"}
-        async with self._http.stream("POST", path, headers=headers) as response:
+        async with self._http.stream(method, path, headers=headers) as response:
             chunks: list[bytes] = []
             size = 0
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    return response.status_code, response.headers, b"", True
+                    return _Answer(response.status_code, response.headers, b"", too_large=True)
                 chunks.append(chunk)
-            return response.status_code, response.headers, b"".join(chunks), False
+            return _Answer(response.status_code, response.headers, b"".join(chunks))
+
+
+@dataclass(frozen=True)
+class _Answer:
+    status: int
+    headers: httpx.Headers
+    body: bytes
+    too_large: bool = False
 
 
 def _connect_reason(error: httpx.ConnectError) -> UnreachableReason:

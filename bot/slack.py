@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -202,7 +203,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
         RateLimit(settings.rate_limit_per_user_per_minute),
     )
     slack = SlackOut(session, client, settings.slack_retry_backoff_seconds)
-    register(app, service, slack)
+    register(app, service, slack, settings.require_confirmation)
     return Bot(app=app, service=service, slack=slack, session=session)
 
 
@@ -230,8 +231,11 @@ async def _guarded(
             log.exception("could not tell the person about error %s", ref)
 
 
-def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
-    """Attach the slash command, the button and the workflow step to `app`."""
+def register(
+    app: AsyncApp, service: StopService, slack: SlackOut, confirm_first: bool = False
+) -> None:
+    """Attach the slash command, the button and the workflow step to `app`. With
+    `confirm_first`, the slash command shows the status card instead of stopping."""
 
     @app.command(COMMAND)
     async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -242,6 +246,8 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
             return
         await ack()
         response_url = str(body["response_url"])
+        first, _, rest = text.partition(" ")
+        wants_status = first.lower() == "status"
 
         async def deliver(reply: Reply, request_id: str | None = None) -> None:
             await slack.respond(response_url, reply, request_id)
@@ -252,12 +258,17 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
         request = StopRequest(
             door="command",
             user_id=str(body.get("user_id", "")),
-            meeting_text=text,
+            meeting_text=rest.strip() if wants_status else text,
             team_id=body.get("team_id"),
             channel_id=body.get("channel_id"),
         )
 
         async def work() -> None:
+            if wants_status or confirm_first:
+                looked = await service.status(request)
+                card = messages.status_card(looked, time.time(), asked_to_stop=not wants_status)
+                await deliver(card, looked.request_id)
+                return
             outcome = await service.stop(request, on_accepted)
             if not isinstance(outcome, Redelivered):
                 await deliver(messages.render(outcome), outcome.request_id)
@@ -285,12 +296,15 @@ def register(app: AsyncApp, service: StopService, slack: SlackOut) -> None:
             else:
                 log.warning("button press with nowhere to reply")
 
+        # Buttons on the bot's own status cards carry "<meeting-id>|<shown at>".
+        meeting_text, _, shown_at = str(action.get("value") or "").partition("|")
         request = StopRequest(
             door="button",
             user_id=user_id,
-            meeting_text=str(action.get("value") or ""),
+            meeting_text=meeting_text,
             team_id=(body.get("team") or {}).get("id"),
             channel_id=channel_id,
+            issued_at=float(shown_at) if shown_at.isdigit() else None,
         )
 
         async def work() -> None:

@@ -15,9 +15,12 @@ from bot import audit
 from bot.access import Access, Denial, RateLimit
 from bot.realtimekit import (
     ApiError,
+    Livestream,
     MeetingId,
+    NoActiveLivestream,
     RateLimited,
     RealtimeKitClient,
+    StatusResult,
     Stopped,
     StopResult,
     TimedOut,
@@ -31,6 +34,7 @@ log = logging.getLogger(__name__)
 Door = Literal["command", "button", "workflow"]
 
 REDELIVERY_WINDOW_SECONDS = 3600.0
+BUTTON_LIFETIME_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class StopRequest:
     team_id: str | None = None
     channel_id: str | None = None
     delivery_ids: tuple[str, ...] = ()
+    issued_at: float | None = None  # when the button pressed was shown (Unix time)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,16 @@ class Attempted:
 
 
 @dataclass(frozen=True)
+class Looked:
+    """The API was asked for the meeting's active livestream."""
+
+    request_id: str
+    user_id: str
+    meeting_id: MeetingId
+    result: StatusResult
+
+
+@dataclass(frozen=True)
 class Redelivered:
     """Slack delivered a request already handled: nothing to do, nothing to say."""
 
@@ -91,6 +106,15 @@ class StopCrashed(Exception):
     def __init__(self, request_id: str) -> None:
         super().__init__(f"unexpected error (ref: {request_id})")
         self.request_id = request_id
+
+
+def _expired(request: StopRequest) -> Denial | None:
+    """A button shown more than BUTTON_LIFETIME_SECONDS ago no longer acts."""
+    if request.issued_at is None:
+        return None
+    if time.time() - request.issued_at > BUTTON_LIFETIME_SECONDS:
+        return Denial("expired")
+    return None
 
 
 def new_request_id() -> str:
@@ -147,28 +171,15 @@ class StopService:
             log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
             return Redelivered()
         request_id = new_request_id()
-        started = time.monotonic()
-        record = {
-            "request_id": request_id,
-            "door": request.door,
-            "team_id": request.team_id,
-            "user_id": request.user_id,
-            "channel_id": request.channel_id,
-        }
-
-        def done(meeting_id: str | None, decision: str, **fields: object) -> None:
-            duration_ms = round((time.monotonic() - started) * 1000)
-            audit.write(
-                "stop", **record, meeting_id=meeting_id, decision=decision,
-                **fields, duration_ms=duration_ms,
-            )  # fmt: skip
-
+        done = self._auditor("stop", request, request_id)
         meeting_id = parse_meeting_id(request.meeting_text)
         if meeting_id is None:
             done(None, "invalid", reason="not_a_meeting_id")
             return Invalid(request_id, request.meeting_text)
         try:
-            denial = await self.access.check(request.user_id, request.channel_id)
+            denial = _expired(request) or await self.access.check(
+                request.user_id, request.channel_id
+            )
             if denial is None:
                 retry_after = self.rate_limit.take(request.user_id)
                 if retry_after is not None:
@@ -189,6 +200,55 @@ class StopService:
             outcome=outcome_name(result), shared=shared,
         )  # fmt: skip
         return Attempted(request_id, request.user_id, meeting_id, result)
+
+    async def status(self, request: StopRequest) -> Invalid | Denied | Looked:
+        """Look up the meeting's active livestream, for an allowed person."""
+        request_id = new_request_id()
+        done = self._auditor("status", request, request_id)
+        meeting_id = parse_meeting_id(request.meeting_text)
+        if meeting_id is None:
+            done(None, "invalid", reason="not_a_meeting_id")
+            return Invalid(request_id, request.meeting_text)
+        try:
+            denial = await self.access.check(request.user_id, request.channel_id)
+            if denial is not None:
+                done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
+                return Denied(request_id, request.user_id, meeting_id, denial)
+            result = await self._client.get_active_livestream(meeting_id)
+        except Exception as error:
+            log.exception("unexpected error (ref: %s)", request_id)
+            done(meeting_id, "error", outcome="error")
+            raise StopCrashed(request_id) from error
+        match result:
+            case Livestream():
+                fields: dict[str, object] = {"api_status": 200, "outcome": result.status.lower()}
+            case NoActiveLivestream():
+                fields = {"api_status": None, "outcome": "no_active_livestream"}
+            case failure:
+                fields = {"api_status": api_status(failure), "outcome": outcome_name(failure)}
+        done(meeting_id, "allowed", **fields)
+        return Looked(request_id, request.user_id, meeting_id, result)
+
+    @staticmethod
+    def _auditor(event: str, request: StopRequest, request_id: str) -> Callable[..., None]:
+        """A function that writes this attempt's one audit line."""
+        started = time.monotonic()
+
+        def done(meeting_id: str | None, decision: str, **fields: object) -> None:
+            audit.write(
+                event,
+                request_id=request_id,
+                door=request.door,
+                team_id=request.team_id,
+                user_id=request.user_id,
+                channel_id=request.channel_id,
+                meeting_id=meeting_id,
+                decision=decision,
+                **fields,
+                duration_ms=round((time.monotonic() - started) * 1000),
+            )
+
+        return done
 
     def _seen_before(self, delivery_ids: tuple[str, ...]) -> bool:
         """True for a redelivery; remembers these ids for REDELIVERY_WINDOW_SECONDS."""
