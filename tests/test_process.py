@@ -102,7 +102,7 @@ async def test_sigterm_finishes_the_stop_in_flight_then_exits_0(
             async with fresh.get(url + "/healthz"):
                 pass
     gate.set()
-    replies = await slack.wait_responses(2, "cmd", timeout=10)
+    replies = await slack.wait_responses(2, "cmd", within=10)
     assert replies[-1]["response_type"] == "in_channel"
     assert "Stopped live stream successfully" in replies[-1]["text"]
     assert await asyncio.wait_for(proc.wait(), 30) == 0
