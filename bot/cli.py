@@ -8,9 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot import logs
+from bot.check import report, run_checks
 from bot.config import (
     ConfigError,
     Mode,
@@ -19,9 +20,16 @@ from bot.config import (
     load_settings,
     read_environment,
 )
+from bot.demo import run_demo
 from bot.server import serve_http, serve_socket, stop_on_signals
 
 EXIT_CONFIG = 2
+SECRET_VARIABLES = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "CLOUDFLARE_API_TOKEN",
+)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,18 +39,24 @@ def parser() -> argparse.ArgumentParser:
         description="Stop Cloudflare RealtimeKit livestreams from Slack.",
     )
     top.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
-    commands = top.add_subparsers(dest="command", metavar="{http,socket}")
+    commands = top.add_subparsers(dest="command", metavar="{http,socket,demo,check}")
     http = commands.add_parser("http", help="serve POST /slack/events and GET /healthz")
     http.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
     http.add_argument("--port", type=int, default=None, help="port (default: $PORT or 3000)")
     commands.add_parser("socket", help="connect to Slack in Socket Mode")
+    commands.add_parser("demo", help="a scripted session against local stand-ins; needs nothing")
+    commands.add_parser("check", help="verify the configuration against Slack and Cloudflare")
     return top
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the bot; return the process exit code."""
     args = parser().parse_args(argv)
+    if args.command == "demo":
+        return asyncio.run(run_demo())
     env = read_environment(args.env_file)
+    if args.command == "check":
+        return report(asyncio.run(run_checks(env, default_mode(env))), secrets_of(env))
     mode: Mode = args.command or default_mode(env)
     try:
         settings = load_settings(env, mode)
@@ -56,7 +70,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
 
     try:
-        logs.configure(settings.log_level, secrets_of(settings), settings.audit_log_file)
+        logs.configure(settings.log_level, secrets_of(env), settings.audit_log_file)
     except OSError as error:
         print(
             f"stop-livestream-bot: AUDIT_LOG_FILE cannot be opened: {error.strerror}",
@@ -83,11 +97,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def secrets_of(settings: Settings) -> list[str]:
-    """Every secret value in the settings, for the log filter to scrub."""
-    found = [settings.slack_bot_token, settings.cloudflare_api_token]
-    found += [s for s in (settings.slack_signing_secret, settings.slack_app_token) if s]
-    return [s.get() for s in found]
+def secrets_of(env: Mapping[str, str]) -> list[str]:
+    """Every secret value in the configuration, for output to be scrubbed of."""
+    return [env[name].strip() for name in SECRET_VARIABLES if env.get(name, "").strip()]
 
 
 if __name__ == "__main__":  # pragma: no cover

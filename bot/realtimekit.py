@@ -261,7 +261,7 @@ class RealtimeKitClient:
         """Stop the active livestream of `meeting_id`, retrying only where that is safe."""
         path = f"{self._prefix}/{meeting_id}/active-livestream/stop"
         answer = await self._call("POST", path, idempotent=False)
-        if isinstance(answer, _Answer):
+        if isinstance(answer, Answer):
             return parse_stop_response(answer.status, answer.headers, answer.body)
         return answer
 
@@ -269,15 +269,25 @@ class RealtimeKitClient:
         """The active livestream of `meeting_id`: its status, without its credentials."""
         path = f"{self._prefix}/{meeting_id}/active-livestream"
         answer = await self._call("GET", path, idempotent=True)
-        if isinstance(answer, _Answer):
+        if isinstance(answer, Answer):
             return parse_status_response(answer.status, answer.headers, answer.body)
         return answer
 
-    async def _call(self, method: str, path: str, *, idempotent: bool) -> _Answer | StopFailure:
+    async def verify_token(self, owner: Literal["account", "user"]) -> Answer | StopFailure:
+        """Cloudflare's token check: the account-owned or the user token endpoint."""
+        account = self._prefix.split("/realtime/")[0]
+        path = f"{account}/tokens/verify" if owner == "account" else "/user/tokens/verify"
+        return await self._call("GET", path, idempotent=True)
+
+    async def list_one_meeting(self) -> Answer | StopFailure:
+        """A harmless read of the RealtimeKit app: one page of one meeting."""
+        return await self._call("GET", f"{self._prefix}?per_page=1", idempotent=True)
+
+    async def _call(self, method: str, path: str, *, idempotent: bool) -> Answer | StopFailure:
         """Send with bounded retries: connection failures, 502/503/504, and 429 when
         Retry-After is within the cap. A request that may have reached the API (read
         timeout, reset) is retried only when it is `idempotent`."""
-        last: _Answer | StopFailure = Unreachable("network")
+        last: Answer | StopFailure = Unreachable("network")
         for attempt in range(1, self._max_attempts + 1):
             wait = self._backoff * 2 ** (attempt - 1)
             try:
@@ -311,7 +321,7 @@ class RealtimeKitClient:
                 await asyncio.sleep(wait)
         return last
 
-    async def _send(self, method: str, path: str) -> _Answer:
+    async def _send(self, method: str, path: str) -> Answer:
         headers = {"Authorization": f"Bearer {self._token.get()}", "Accept": "application/json"}
         async with self._http.stream(method, path, headers=headers) as response:
             chunks: list[bytes] = []
@@ -319,13 +329,15 @@ class RealtimeKitClient:
             async for chunk in response.aiter_bytes():
                 size += len(chunk)
                 if size > MAX_BODY_BYTES:
-                    return _Answer(response.status_code, response.headers, b"", too_large=True)
+                    return Answer(response.status_code, response.headers, b"", too_large=True)
                 chunks.append(chunk)
-            return _Answer(response.status_code, response.headers, b"".join(chunks))
+            return Answer(response.status_code, response.headers, b"".join(chunks))
 
 
 @dataclass(frozen=True)
-class _Answer:
+class Answer:
+    """An HTTP answer, read in full (unless it was over MAX_BODY_BYTES)."""
+
     status: int
     headers: httpx.Headers
     body: bytes

@@ -48,9 +48,7 @@ class Recorder:
     ) -> list[Received]:
         """Wait until `predicate(received)` holds; TimeoutError after `within` s."""
         async with self._changed:
-            await asyncio.wait_for(
-                self._changed.wait_for(lambda: predicate(self.received)), within
-            )
+            await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.received)), within)
             return list(self.received)
 
 

@@ -1,0 +1,176 @@
+"""`stop-livestream-bot check` against the fakes: every pass and fail path."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.conftest import ACCOUNT, APP_ID, SECRETS, process_env
+from tests.fakes.servers import (
+    FakeCloudflare,
+    FakeSlack,
+    cf_dyte_error,
+    cf_json,
+    cf_raw,
+    cf_v4_error,
+)
+
+ACTIVE = cf_json(
+    200, {"success": True, "result": {"id": "t1", "status": "active"}, "errors": [], "messages": []}
+)
+MEETINGS = cf_json(200, {"success": True, "data": [], "paging": {"total_count": 0}})
+BAD_TOKEN = cf_v4_error(401, 1000, "Invalid API Token")
+
+
+async def check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "check",
+        env=process_env(env), cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    text = out.decode()
+    for secret in SECRETS:
+        assert secret not in text
+    return proc.returncode, text
+
+
+def slack_error(code: str) -> Any:
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": code})
+
+    return answer
+
+
+async def test_everything_passes(
+    env: dict[str, str], tmp_path: Path, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    cloudflare.then(ACTIVE, MEETINGS)
+    code, out = await check(env, tmp_path)
+    assert code == 0, out
+    assert out.count("PASS") == 5 and "FAIL" not in out
+    assert 'workspace "Acme", bot "stopbot"' in out
+    assert "Socket Mode" in out and "(account-owned token)" in out
+    paths = [(r.method, r.path, r.data.get("per_page")) for r in cloudflare.recorder.received]
+    assert paths == [
+        ("GET", f"/client/v4/accounts/{ACCOUNT}/tokens/verify", None),
+        ("GET", f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings", "1"),
+    ]
+    assert [r.method for r in cloudflare.recorder.received] == [
+        "GET",
+        "GET",
+    ]  # nothing changes state
+    [opened] = slack.calls("apps.connections.open")
+    assert opened.headers["Authorization"] == f"Bearer {env['SLACK_APP_TOKEN']}"
+
+
+async def test_user_token_falls_back_to_the_user_verify_endpoint(
+    env: dict[str, str], tmp_path: Path, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.then(BAD_TOKEN, ACTIVE, MEETINGS)
+    code, out = await check(env, tmp_path)
+    assert code == 0, out
+    assert "(user-owned token)" in out
+    assert cloudflare.recorder.received[1].path == "/client/v4/user/tokens/verify"
+
+
+@pytest.mark.parametrize(
+    ("answers", "fix"),
+    [
+        (
+            [BAD_TOKEN, BAD_TOKEN, MEETINGS],
+            "CLOUDFLARE_API_TOKEN was rejected (Cloudflare: Invalid API Token)",
+        ),
+        (
+            [cf_json(200, {"success": True, "result": {"status": "expired"}}), MEETINGS],
+            "CLOUDFLARE_API_TOKEN is expired",
+        ),
+        (
+            [ACTIVE, cf_v4_error(403, 10000, "Authentication error")],
+            "give CLOUDFLARE_API_TOKEN the Realtime",
+        ),
+        ([ACTIVE, cf_dyte_error(404, "App not found")], "check REALTIMEKIT_APP_ID"),
+        ([ACTIVE, cf_raw(500, b"<html>oops</html>")], "unexpected answer (HTTP 500)"),
+    ],
+)
+async def test_cloudflare_failures_say_what_to_fix(
+    env: dict[str, str], tmp_path: Path, cloudflare: FakeCloudflare, answers: list[Any], fix: str
+) -> None:
+    cloudflare.then(*answers)
+    code, out = await check(env, tmp_path)
+    assert code == 1
+    assert fix in out
+    assert "1 of 5 checks failed." in out
+    assert "<html>" not in out
+
+
+@pytest.mark.parametrize(
+    ("method", "code", "fix"),
+    [
+        ("auth.test", "invalid_auth", "SLACK_BOT_TOKEN: Slack said invalid_auth"),
+        ("auth.test", "token_revoked", "reinstall the app"),
+        (
+            "apps.connections.open",
+            "not_allowed_token_type",
+            "SLACK_APP_TOKEN: Slack said not_allowed_token_type",
+        ),
+    ],
+)
+async def test_slack_failures_say_what_to_fix(
+    env: dict[str, str],
+    tmp_path: Path,
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    method: str,
+    code: str,
+    fix: str,
+) -> None:
+    cloudflare.then(ACTIVE, MEETINGS)
+    slack.answer_api(method, slack_error(code))
+    exit_code, out = await check(env, tmp_path)
+    assert exit_code == 1
+    assert fix in out
+
+
+async def test_missing_scopes_are_named(
+    env: dict[str, str], tmp_path: Path, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    async def scoped(_: web.Request) -> web.StreamResponse:
+        body = {
+            "ok": True,
+            "team": "Acme",
+            "user": "stopbot",
+            "team_id": "T0TEAM",
+            "user_id": "U0BOT",
+        }
+        return web.json_response(body, headers={"x-oauth-scopes": "commands,chat:write"})
+
+    slack.answer_api("auth.test", scoped)
+    cloudflare.then(ACTIVE, MEETINGS)
+    code, out = await check(env, tmp_path)
+    assert code == 1
+    assert "lacks the scopes chat:write.public" in out
+
+
+async def test_unreachable_services_are_reported(env: dict[str, str], tmp_path: Path) -> None:
+    dead = {
+        **env,
+        "SLACK_API_URL": "http://127.0.0.1:9/api/",
+        "CLOUDFLARE_API_BASE_URL": "http://127.0.0.1:9/client/v4",
+    }
+    code, out = await check(dead, tmp_path)
+    assert code == 1
+    assert "could not reach Slack" in out
+    assert "could not reach the Cloudflare API (connection refused)" in out
+
+
+async def test_invalid_configuration_is_a_failed_check(tmp_path: Path) -> None:
+    code, out = await check({"SLACK_BOT_TOKEN": "xoxp-hunter2"}, tmp_path)
+    assert code == 1
+    assert "FAIL  configuration is valid" in out and "CLOUDFLARE_API_TOKEN is not set" in out
+    assert "hunter2" not in out

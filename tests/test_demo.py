@@ -1,0 +1,39 @@
+"""`stop-livestream-bot demo`: no credentials, no network, no .env; exits 0."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from tests.conftest import process_env
+
+
+async def test_demo_runs_the_scripted_session_and_exits_0(tmp_path: Path) -> None:
+    # An empty environment and working directory: nothing to read credentials from.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "demo",
+        env=process_env({}), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+    out, err = out_bytes.decode(), err_bytes.decode()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    steps = out.split("=" * 78)
+    assert len(steps) == 6
+    assert "In #events, everyone sees:" in steps[1] and "@alice stopped the livestream" in steps[1]
+    assert "No active livestream found for this meeting (HTTP 404)" in steps[2]
+    assert "Only the person sees:" in steps[3] and "not allowed" in steps[3]
+    assert "In #events" not in steps[3]
+    assert "is not a meeting ID" in steps[4] and "In #events" not in steps[4]
+    assert "The workflow step completed" in steps[5]
+    assert steps[1].count('"event":"stop"') == 1  # its audit line
+    assert '"decision":"denied"' in steps[3] and '"decision":"invalid"' in steps[4]
+    assert list(tmp_path.iterdir()) == []  # left nothing behind
+
+
+def test_demo_is_the_readme_first_run_command() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    commands = [line.strip() for line in readme.splitlines() if line.strip().startswith("uv run ")]
+    assert commands[0] == "uv run stop-livestream-bot demo"
