@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.conftest import ACCOUNT, APP_ID, SECRETS, process_env
+from tests.conftest import ACCOUNT, APP_ID, SECRETS, free_port, process_env
 from tests.fakes.servers import (
     FakeCloudflare,
     FakeSlack,
@@ -158,10 +158,11 @@ async def test_missing_scopes_are_named(
 
 
 async def test_unreachable_services_are_reported(env: dict[str, str], tmp_path: Path) -> None:
+    port = free_port()
     dead = {
         **env,
-        "SLACK_API_URL": "http://127.0.0.1:9/api/",
-        "CLOUDFLARE_API_BASE_URL": "http://127.0.0.1:9/client/v4",
+        "SLACK_API_URL": f"http://127.0.0.1:{port}/api/",
+        "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{port}/client/v4",
     }
     code, out = await check(dead, tmp_path)
     assert code == 1
