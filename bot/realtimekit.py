@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, NewType
 
+import anyio
 import httpx
 
 from bot.config import Secret
@@ -252,6 +253,11 @@ class RealtimeKitClient:
             ),
             transport=transport,
         )
+
+    async def warm(self) -> None:
+        """Load what httpx loads lazily on its first request (anyio's asyncio backend,
+        ~25 ms here), so the first stop does not pay for it."""
+        await anyio.sleep(0)
 
     async def aclose(self) -> None:
         """Close pooled connections."""

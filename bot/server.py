@@ -40,6 +40,8 @@ async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
     )
     bot = create_bot(settings, client)
     try:
+        await client.warm()
+        await bot.authorize.warm(settings.slack_timeout_seconds)
         yield bot
     finally:
         await bot.aclose()

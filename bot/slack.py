@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.context.complete.async_complete import AsyncComplete
 from slack_bolt.context.fail.async_fail import AsyncFail
 from slack_sdk.errors import SlackApiError
@@ -102,6 +103,42 @@ class SlackGroups:
         return frozenset(str(u) for u in users)
 
 
+class CachedAuthorize:
+    """Bolt's authorize for one workspace: auth.test once, shared by every request
+    (Bolt's built-in one would call it from every request of a cold burst)."""
+
+    def __init__(self, client: AsyncWebClient, bot_token: str) -> None:
+        self._client = client
+        self._bot_token = bot_token
+        self._result: AuthorizeResult | None = None
+        self._pending: asyncio.Future[AuthorizeResult] | None = None
+
+    async def __call__(self) -> AuthorizeResult:
+        if self._result is not None:
+            return self._result
+        if self._pending is None or self._pending.done():
+            self._pending = asyncio.ensure_future(self._auth_test())
+        self._result = await asyncio.shield(self._pending)
+        return self._result
+
+    async def _auth_test(self) -> AuthorizeResult:
+        response = await self._client.auth_test(token=self._bot_token)
+        return AuthorizeResult.from_auth_test_response(
+            bot_token=self._bot_token, auth_test_response=response
+        )
+
+    async def warm(self, within: float) -> None:
+        """Call auth.test now; on failure, log it and let the first request retry."""
+        try:
+            result = await asyncio.wait_for(self(), within)
+        except Exception as error:
+            log.warning("auth.test at start failed (%s); will retry on the first request", error)
+        else:
+            log.info(
+                "Slack bot token works: team %s, bot user %s", result.team_id, result.bot_user_id
+            )
+
+
 class SlackOut:
     """Everything the doors send to Slack, over one shared HTTP session."""
 
@@ -157,6 +194,7 @@ class Bot:
     service: StopService
     slack: SlackOut
     session: aiohttp.ClientSession
+    authorize: CachedAuthorize
 
     def reload(self, settings: Settings) -> None:
         """Apply new allowlists and rate limit without a restart."""
@@ -191,10 +229,19 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
     )
     client = web_client(settings, session)
     signing_secret = settings.slack_signing_secret
+    authorize = CachedAuthorize(client, settings.slack_bot_token.get())
+
+    async def authorize_any_request() -> AuthorizeResult:
+        return await authorize()
+
     app = AsyncApp(
         client=client,
+        authorize=authorize_any_request,
         signing_secret=signing_secret.get() if signing_secret else "",
         request_verification_enabled=signing_secret is not None,
+        # Listeners ack, hand their work to StopService.spawn and return at once, so
+        # Bolt can answer Slack as soon as they return instead of polling for the ack.
+        process_before_response=True,
         logger=logging.getLogger("bot.bolt"),
     )
     service = StopService(
@@ -204,20 +251,19 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
     )
     slack = SlackOut(session, client, settings.slack_retry_backoff_seconds)
     register(app, service, slack, settings.require_confirmation)
-    return Bot(app=app, service=service, slack=slack, session=session)
+    return Bot(app=app, service=service, slack=slack, session=session, authorize=authorize)
 
 
 Deliver = Callable[[Reply], Awaitable[None]]
 
 
-async def _guarded(
-    service: StopService, deliver: Deliver, work: Callable[[], Awaitable[None]]
-) -> None:
-    """Run a door's work after its ack: tracked for shutdown, and no exception reaches
-    the person as a traceback: they get a reference to quote instead."""
-    async with service.work():
+def _after_ack(service: StopService, deliver: Deliver, work: Awaitable[None]) -> None:
+    """Run a door's work once Slack has its ack: tracked for shutdown, and no exception
+    reaches the person as a traceback: they get a reference to quote instead."""
+
+    async def guarded() -> None:
         try:
-            await work()
+            await work
         except StopCrashed as crash:
             ref = crash.request_id  # already logged with its traceback
         except Exception:
@@ -229,6 +275,8 @@ async def _guarded(
             await deliver(messages.something_went_wrong(ref))
         except Exception:
             log.exception("could not tell the person about error %s", ref)
+
+    service.spawn(guarded())
 
 
 def register(
@@ -252,8 +300,11 @@ def register(
         async def deliver(reply: Reply, request_id: str | None = None) -> None:
             await slack.respond(response_url, reply, request_id)
 
-        async def on_accepted(meeting_id: MeetingId) -> None:
-            await deliver(messages.stopping(meeting_id))
+        stopping: list[asyncio.Future[None]] = []
+
+        def on_accepted(meeting_id: MeetingId) -> None:
+            # Said while the API call runs, not before it; the outcome waits for it.
+            stopping.append(asyncio.ensure_future(deliver(messages.stopping(meeting_id))))
 
         request = StopRequest(
             door="command",
@@ -270,10 +321,12 @@ def register(
                 await deliver(card, looked.request_id)
                 return
             outcome = await service.stop(request, on_accepted)
+            if stopping:
+                await stopping[0]
             if not isinstance(outcome, Redelivered):
                 await deliver(messages.render(outcome), outcome.request_id)
 
-        await _guarded(service, deliver, work)
+        _after_ack(service, deliver, work())
 
     @app.action(ACTION_ID)
     async def on_button(ack: AsyncAck, body: dict[str, Any], action: dict[str, Any]) -> None:
@@ -312,7 +365,7 @@ def register(
             if not isinstance(outcome, Redelivered):
                 await deliver(messages.render(outcome), outcome.request_id)
 
-        await _guarded(service, deliver, work)
+        _after_ack(service, deliver, work())
 
     @app.function(CALLBACK_ID)
     async def on_step(
@@ -363,4 +416,4 @@ def register(
             else:
                 await fail(reply.text)
 
-        await _guarded(service, deliver, work)
+        _after_ack(service, deliver, work())

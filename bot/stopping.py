@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from bot import audit
 from bot.access import Access, Denial, RateLimit
@@ -97,7 +96,7 @@ class Redelivered:
 
 
 Outcome = Invalid | Denied | Attempted | Redelivered
-OnAccepted = Callable[[MeetingId], Awaitable[None]]
+OnAccepted = Callable[[MeetingId], None]
 
 
 class StopCrashed(Exception):
@@ -161,12 +160,13 @@ class StopService:
         self.rate_limit = rate_limit or RateLimit(0)
         self._stopping: dict[MeetingId, asyncio.Future[StopResult]] = {}
         self._delivered: dict[str, float] = {}
-        self._busy = 0
+        self._tasks: set[asyncio.Future[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
 
     async def stop(self, request: StopRequest, on_accepted: OnAccepted | None = None) -> Outcome:
-        """Run one attempt; `on_accepted` is awaited once the person is authorised."""
+        """Run one attempt; `on_accepted` is called once the person is authorised, just
+        before the API call."""
         if self._seen_before(request.delivery_ids):
             log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
             return Redelivered()
@@ -187,10 +187,11 @@ class StopService:
             if denial is not None:
                 done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
                 return Denied(request_id, request.user_id, meeting_id, denial)
-            if on_accepted is not None:
-                await on_accepted(meeting_id)
             shared = meeting_id in self._stopping
-            result = await self._stop_once(meeting_id)
+            call = self._stop_once(meeting_id)
+            if on_accepted is not None:
+                on_accepted(meeting_id)  # after the call is under way, so it goes out first
+            result = await call
         except Exception as error:
             log.exception("unexpected error (ref: %s)", request_id)
             done(meeting_id, "error", outcome="error")
@@ -262,8 +263,9 @@ class StopService:
             self._delivered[delivery_id] = now + REDELIVERY_WINDOW_SECONDS
         return seen
 
-    async def _stop_once(self, meeting_id: MeetingId) -> StopResult:
-        """Requests for a meeting already being stopped share that call."""
+    def _stop_once(self, meeting_id: MeetingId) -> asyncio.Future[StopResult]:
+        """The API call for `meeting_id`: requests for a meeting already being stopped
+        share that call."""
         pending = self._stopping.get(meeting_id)
         if pending is None:
             pending = asyncio.ensure_future(self._client.stop_livestream(meeting_id))
@@ -271,19 +273,21 @@ class StopService:
             pending.add_done_callback(lambda _: self._stopping.pop(meeting_id, None))
         else:
             log.info("meeting %s is already being stopped: sharing that call", meeting_id)
-        return await asyncio.shield(pending)
+        return asyncio.shield(pending)
 
-    @contextlib.asynccontextmanager
-    async def work(self) -> AsyncIterator[None]:
-        """Mark a door's work after its ack, so shutdown can wait for it."""
-        self._busy += 1
+    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a door's work after its ack as a task that shutdown waits for."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
         self._idle.clear()
-        try:
-            yield
-        finally:
-            self._busy -= 1
-            if self._busy == 0:
-                self._idle.set()
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Future[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a door's work failed", exc_info=task.exception())
+        if not self._tasks:
+            self._idle.set()
 
     async def drain(self, within: float) -> bool:
         """Wait up to `within` s for work in flight; True if all of it finished."""
