@@ -18,7 +18,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError, Mode, Settings, load_settings
 from bot.logs import RedactingFilter
 from bot.messages import describe_failure
-from bot.realtimekit import Answer, RealtimeKitClient
+from bot.realtimekit import Answer, RealtimeKitClient, StopFailure
 
 _SLACK_TOKEN_FIXES = {
     "invalid_auth": "the token is not valid: copy it again",
@@ -62,14 +62,7 @@ async def run_checks(env: Mapping[str, str], mode: Mode) -> list[Result]:
         results.append(await _slack_bot_token(client, settings))
         if mode == "socket":
             results.append(await _slack_app_token(client, settings))
-    realtimekit = RealtimeKitClient(
-        base_url=settings.cloudflare_api_base_url,
-        account_id=settings.cloudflare_account_id,
-        app_id=settings.realtimekit_app_id,
-        api_token=settings.cloudflare_api_token,
-        timeout=settings.cloudflare_timeout_seconds,
-        max_attempts=2,
-    )
+    realtimekit = RealtimeKitClient.from_settings(settings, max_attempts=2)
     try:
         results.append(await _cloudflare_token(realtimekit))
         results.append(await _realtimekit_app(realtimekit, settings))
@@ -137,11 +130,7 @@ async def _cloudflare_token(client: RealtimeKitClient) -> Result:
     for owner in owners:
         answer = await client.verify_token(owner)
         if not isinstance(answer, Answer):
-            return Result(
-                False,
-                what,
-                f"{describe_failure(answer)}: check the network and CLOUDFLARE_API_BASE_URL",
-            )
+            return _unreachable(what, answer)
         document = _json(answer.body)
         result = document.get("result") if document else None
         status = result.get("status") if isinstance(result, dict) else None
@@ -167,11 +156,7 @@ async def _realtimekit_app(client: RealtimeKitClient, settings: Settings) -> Res
     what = f"RealtimeKit app {settings.realtimekit_app_id} answers a read (list one meeting)"
     answer = await client.list_one_meeting()
     if not isinstance(answer, Answer):
-        return Result(
-            False,
-            what,
-            f"{describe_failure(answer)}: check the network and CLOUDFLARE_API_BASE_URL",
-        )
+        return _unreachable(what, answer)
     document = _json(answer.body)
     if 200 <= answer.status < 300 and document and document.get("success") is True:
         return Result(True, what)
@@ -191,6 +176,11 @@ async def _realtimekit_app(client: RealtimeKitClient, settings: Settings) -> Res
         fix = (
             f"unexpected answer (HTTP {answer.status}){said}: try again; check Cloudflare's status"
         )
+    return Result(False, what, fix)
+
+
+def _unreachable(what: str, failure: StopFailure) -> Result:
+    fix = f"{describe_failure(failure)}: check the network and CLOUDFLARE_API_BASE_URL"
     return Result(False, what, fix)
 
 

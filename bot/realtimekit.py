@@ -23,13 +23,13 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal, NewType
+from typing import Any, Literal, NewType
 
 import anyio
 import anyio.lowlevel
 import httpx
 
-from bot.config import Secret
+from bot.config import Secret, Settings
 
 MeetingId = NewType("MeetingId", str)
 
@@ -259,6 +259,20 @@ class RealtimeKitClient:
             )
             for size in _split(max_concurrency, POOL_SIZE)
         ]
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> RealtimeKitClient:
+        """The client the settings describe; `overrides` replace keyword arguments."""
+        options: dict[str, Any] = {
+            "base_url": settings.cloudflare_api_base_url,
+            "account_id": settings.cloudflare_account_id,
+            "app_id": settings.realtimekit_app_id,
+            "api_token": settings.cloudflare_api_token,
+            "timeout": settings.cloudflare_timeout_seconds,
+            "max_concurrency": settings.cloudflare_max_concurrency,
+            "backoff": settings.cloudflare_retry_backoff_seconds,
+        }
+        return cls(**{**options, **overrides})
 
     async def warm(self) -> None:
         """Load what httpx loads lazily on its first request (anyio's asyncio backend,

@@ -29,15 +29,7 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 @contextlib.asynccontextmanager
 async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
     """The bot with its clients open; they are closed on the way out."""
-    client = RealtimeKitClient(
-        base_url=settings.cloudflare_api_base_url,
-        account_id=settings.cloudflare_account_id,
-        app_id=settings.realtimekit_app_id,
-        api_token=settings.cloudflare_api_token,
-        timeout=settings.cloudflare_timeout_seconds,
-        max_concurrency=settings.cloudflare_max_concurrency,
-        backoff=settings.cloudflare_retry_backoff_seconds,
-    )
+    client = RealtimeKitClient.from_settings(settings)
     bot = create_bot(settings, client)
     try:
         await client.warm()

@@ -97,6 +97,7 @@ class Redelivered:
 
 Outcome = Invalid | Denied | Attempted | Redelivered
 OnAccepted = Callable[[MeetingId], None]
+Audit = Callable[..., None]
 
 
 class StopCrashed(Exception):
@@ -172,30 +173,19 @@ class StopService:
             return Redelivered()
         request_id = new_request_id()
         done = self._auditor("stop", request, request_id)
-        meeting_id = parse_meeting_id(request.meeting_text)
-        if meeting_id is None:
-            done(None, "invalid", reason="not_a_meeting_id")
-            return Invalid(request_id, request.meeting_text)
+        meeting_id: MeetingId | None = None
         try:
-            denial = _expired(request) or await self.access.check(
-                request.user_id, request.channel_id
-            )
-            if denial is None:
-                retry_after = self.rate_limit.take(request.user_id)
-                if retry_after is not None:
-                    denial = Denial("rate_limited", retry_after=retry_after)
-            if denial is not None:
-                done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
-                return Denied(request_id, request.user_id, meeting_id, denial)
+            admitted = await self._admit(request, request_id, done, limited=True)
+            if not isinstance(admitted, str):
+                return admitted
+            meeting_id = admitted
             shared = meeting_id in self._stopping
             call = self._stop_once(meeting_id)
             if on_accepted is not None:
                 on_accepted(meeting_id)  # after the call is under way, so it goes out first
             result = await call
         except Exception as error:
-            log.exception("unexpected error (ref: %s)", request_id)
-            done(meeting_id, "error", outcome="error")
-            raise StopCrashed(request_id) from error
+            raise self._crashed(request_id, done, meeting_id) from error
         done(
             meeting_id, "allowed", api_status=api_status(result),
             outcome=outcome_name(result), shared=shared,
@@ -206,20 +196,15 @@ class StopService:
         """Look up the meeting's active livestream, for an allowed person."""
         request_id = new_request_id()
         done = self._auditor("status", request, request_id)
-        meeting_id = parse_meeting_id(request.meeting_text)
-        if meeting_id is None:
-            done(None, "invalid", reason="not_a_meeting_id")
-            return Invalid(request_id, request.meeting_text)
+        meeting_id: MeetingId | None = None
         try:
-            denial = await self.access.check(request.user_id, request.channel_id)
-            if denial is not None:
-                done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
-                return Denied(request_id, request.user_id, meeting_id, denial)
+            admitted = await self._admit(request, request_id, done, limited=False)
+            if not isinstance(admitted, str):
+                return admitted
+            meeting_id = admitted
             result = await self._client.get_active_livestream(meeting_id)
         except Exception as error:
-            log.exception("unexpected error (ref: %s)", request_id)
-            done(meeting_id, "error", outcome="error")
-            raise StopCrashed(request_id) from error
+            raise self._crashed(request_id, done, meeting_id) from error
         match result:
             case Livestream():
                 fields: dict[str, object] = {"api_status": 200, "outcome": result.status.lower()}
@@ -230,8 +215,34 @@ class StopService:
         done(meeting_id, "allowed", **fields)
         return Looked(request_id, request.user_id, meeting_id, result)
 
+    async def _admit(
+        self, request: StopRequest, request_id: str, done: Audit, *, limited: bool
+    ) -> MeetingId | Invalid | Denied:
+        """The meeting ID, if it is one and the person may act now (counting a stop
+        against their rate limit when `limited`); else the refusal, audited."""
+        meeting_id = parse_meeting_id(request.meeting_text)
+        if meeting_id is None:
+            done(None, "invalid", reason="not_a_meeting_id")
+            return Invalid(request_id, request.meeting_text)
+        denial = _expired(request) or await self.access.check(request.user_id, request.channel_id)
+        if denial is None and limited:
+            retry_after = self.rate_limit.take(request.user_id)
+            if retry_after is not None:
+                denial = Denial("rate_limited", retry_after=retry_after)
+        if denial is not None:
+            done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
+            return Denied(request_id, request.user_id, meeting_id, denial)
+        return meeting_id
+
     @staticmethod
-    def _auditor(event: str, request: StopRequest, request_id: str) -> Callable[..., None]:
+    def _crashed(request_id: str, done: Audit, meeting_id: MeetingId | None) -> StopCrashed:
+        """Log the traceback under `request_id`, audit it, and name it for the person."""
+        log.exception("unexpected error (ref: %s)", request_id)
+        done(meeting_id, "error", outcome="error")
+        return StopCrashed(request_id)
+
+    @staticmethod
+    def _auditor(event: str, request: StopRequest, request_id: str) -> Audit:
         """A function that writes this attempt's one audit line."""
         started = time.monotonic()
 
