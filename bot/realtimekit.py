@@ -15,6 +15,7 @@ Calls return values, never raise for anything the network or the API does:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import email.utils
 import errno
 import json
@@ -275,9 +276,14 @@ class RealtimeKitClient:
         return cls(**{**options, **overrides})
 
     async def warm(self) -> None:
-        """Load what httpx loads lazily on its first request (anyio's asyncio backend,
-        ~25 ms here), so the first stop does not pay for it."""
+        """Do now what the first stop would otherwise pay for: load anyio's asyncio
+        backend (httpx loads it lazily, ~25 ms here) and resolve the API's host name
+        (which also starts the resolver's worker thread)."""
         await anyio.lowlevel.checkpoint()
+        url = self._pools[0].http.base_url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        with contextlib.suppress(OSError):
+            await anyio.getaddrinfo(url.host, port)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
