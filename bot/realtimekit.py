@@ -282,8 +282,8 @@ class RealtimeKitClient:
         await anyio.lowlevel.checkpoint()
         url = self._pools[0].http.base_url
         port = url.port or (443 if url.scheme == "https" else 80)
-        with contextlib.suppress(OSError):
-            await anyio.getaddrinfo(url.host, port)
+        with contextlib.suppress(OSError, TimeoutError):  # the first stop will say what failed
+            await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
     async def aclose(self) -> None:
         """Close pooled connections."""
