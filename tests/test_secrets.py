@@ -10,7 +10,16 @@ import aiohttp
 
 from tests.conftest import ALLOWED, MEETING, SECRETS, STRANGER, Spawn
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_raw, cf_v4_error
+from tests.fakes.servers import (
+    FakeCloudflare,
+    FakeSlack,
+    cf_dyte_error,
+    cf_json,
+    cf_raw,
+    cf_reset_mid_body,
+    cf_v4_error,
+)
+from tests.test_access import slack_error
 
 WORKFLOW_TOKEN = "xwfp-workflow-token-hunter2"
 
@@ -28,44 +37,61 @@ async def test_no_secret_in_logs_slack_messages_or_audit_file(
     spawn: Spawn, slack: FakeSlack, cloudflare: FakeCloudflare, tmp_path: Path
 ) -> None:
     audit_file = tmp_path / "audit.jsonl"
-    bot = await spawn({"LOG_LEVEL": "DEBUG", "AUDIT_LOG_FILE": str(audit_file)})
+    bot = await spawn(
+        {
+            "LOG_LEVEL": "DEBUG",
+            "AUDIT_LOG_FILE": str(audit_file),
+            "ALLOWED_USERGROUP_IDS": "S0GROUP",
+            "ALLOWED_CHANNEL_IDS": "C0OPS,C0WF",
+            "RATE_LIMIT_PER_USER_PER_MINUTE": "8",
+            "CLOUDFLARE_TIMEOUT_SECONDS": "0.3",
+        }
+    )
     form = "application/x-www-form-urlencoded"
 
-    def command(text: str, user: str, name: str) -> str:
-        return payloads.form_body(payloads.slash_command(text, user, slack.response_url(name)))
+    async def command(
+        text: str, user: str, name: str, replies: int, channel: str = "C0OPS"
+    ) -> None:
+        fields = payloads.slash_command(text, user, slack.response_url(name), channel)
+        assert await send(bot.url, payloads.form_body(fields), form) == 200
+        await slack.wait_responses(replies, name, within=10)
 
+    slack.answer_api("usergroups.users.list", slack_error("missing_scope"))
+    html = b"<html><body>502 Bad Gateway</body></html>"
     cloudflare.then(
-        cf_raw(
-            200,
-            b'{"success":true,"data":{"message":"Stopped live stream successfully"}}',
-            "application/json",
-        ),
+        cf_raw(200, b'{"success":true,"data":{"message":"Stopped"}}', "application/json"),
         cf_dyte_error(404, "No active livestream"),
         cf_v4_error(401, 10000, "Authentication error"),
-    )
-    assert await send(bot.url, command(MEETING, ALLOWED, "ok"), form) == 200
-    await slack.wait_responses(2, "ok")
-    assert await send(bot.url, command(MEETING, ALLOWED, "404"), form) == 200
-    await slack.wait_responses(2, "404")
-    assert await send(bot.url, command(MEETING, ALLOWED, "401"), form) == 200
-    await slack.wait_responses(2, "401")
-    assert await send(bot.url, command(MEETING, STRANGER, "denied"), form) == 200
-    await slack.wait_responses(1, "denied")
-    assert await send(bot.url, command("../x", ALLOWED, "invalid"), form) == 200
-    await slack.wait_responses(1, "invalid")
-    assert await send(bot.url, command(MEETING, ALLOWED, "forged"), form, secret="wrong") == 401
-    click = payloads.action_body(
-        payloads.button_click(MEETING, STRANGER, slack.response_url("btn"))
-    )
-    assert await send(bot.url, click, form) == 200
+        cf_raw(502, html), cf_raw(502, html), cf_raw(502, html),
+        cloudflare.hang(),
+        cf_reset_mid_body(),
+        cf_json(429, {"success": False}, {"Retry-After": "600"}),
+    )  # fmt: skip
+    for name in ("ok", "404", "401", "502", "timeout", "reset", "429"):
+        await command(MEETING, ALLOWED, name, 2)  # "Stopping…" and the outcome
+    await command(MEETING, STRANGER, "group-lookup-failed", 1)
+    await command(MEETING, STRANGER, "not-allowed", 1)
+    await command(MEETING, ALLOWED, "wrong-channel", 1, channel="C0ELSE")
+    await command("../x", ALLOWED, "invalid", 1)
+    await command(f"status {MEETING}", ALLOWED, "status", 1)
+    fields = payloads.slash_command(MEETING, ALLOWED, slack.response_url("forged"))
+    assert await send(bot.url, payloads.form_body(fields), form, secret="wrong") == 401
+    click = payloads.button_click(MEETING, STRANGER, slack.response_url("btn"))
+    assert await send(bot.url, payloads.action_body(click), form) == 200
     await slack.wait_responses(1, "btn")
-    step = json.dumps(
-        payloads.function_executed(
-            {"meeting_id": MEETING, "user_id": ALLOWED, "channel_id": "C0WF"}
-        )
+    step = {"meeting_id": MEETING, "user_id": ALLOWED, "channel_id": "C0WF"}
+    assert (
+        await send(bot.url, json.dumps(payloads.function_executed(step)), "application/json") == 200
     )
-    assert await send(bot.url, step, "application/json") == 200
     await slack.wait_calls("functions.completeSuccess")
+    await command(MEETING, ALLOWED, "rate-limited", 1)
+    texts = {
+        name: slack.responses(name)[-1]["text"]
+        for name in ("timeout", "group-lookup-failed", "rate-limited")
+    }
+    assert "timed out" in texts["timeout"]
+    assert "Could not check" in texts["group-lookup-failed"]
+    assert "limit of stops per minute" in texts["rate-limited"]
 
     code, log = await bot.finish()
     assert code == 0
@@ -82,7 +108,7 @@ async def test_no_secret_in_logs_slack_messages_or_audit_file(
         line.split("bot.audit: ", 1)[1] for line in log.splitlines() if " bot.audit: " in line
     ]
     assert audit_lines.splitlines() == logged
-    assert len(logged) == 7
+    assert len(logged) == 15  # every attempt but the forged one
 
 
 def test_the_log_filter_scrubs_configured_secrets_and_token_shapes() -> None:
