@@ -112,3 +112,11 @@ async def test_sigterm_finishes_the_stop_in_flight_then_exits_0(
     assert "Traceback" not in log
     for secret in SECRETS:
         assert secret not in log
+
+
+async def test_no_subcommand_picks_socket_mode_when_an_app_token_is_set(tmp_path: Path) -> None:
+    _, _, socket_err = await run_to_end([], {"SLACK_APP_TOKEN": "xapp-1"}, tmp_path)
+    _, _, http_err = await run_to_end([], {}, tmp_path)
+    assert "SLACK_SIGNING_SECRET" not in socket_err  # Socket Mode does not need it
+    assert "SLACK_SIGNING_SECRET is not set: HTTP mode needs it" in http_err
+    assert "SLACK_APP_TOKEN" not in http_err
