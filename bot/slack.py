@@ -206,14 +206,16 @@ class Bot:
         await self.session.close()
 
 
-def web_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
+def web_client(
+    settings: Settings, session: aiohttp.ClientSession | None, token: str | None
+) -> AsyncWebClient:
     """A Web API client with slack-sdk's own retries: connection errors, 5xx, and
     429 honouring Retry-After."""
     return AsyncWebClient(
-        token=settings.slack_bot_token.get(),
+        token=token,
         base_url=settings.slack_api_url,
         session=session,
-        timeout=round(settings.slack_timeout_seconds),
+        timeout=max(1, round(settings.slack_timeout_seconds)),
         retry_handlers=[
             AsyncConnectionErrorRetryHandler(max_retry_count=2),
             AsyncServerErrorRetryHandler(max_retry_count=2),
@@ -227,7 +229,9 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
     )
-    client = web_client(settings, session)
+    # Bolt's client carries no token: each request gets one from `authorize` (or the
+    # workflow's own token). Our own calls use `client`, which carries the bot token.
+    client = web_client(settings, session, settings.slack_bot_token.get())
     signing_secret = settings.slack_signing_secret
     authorize = CachedAuthorize(client, settings.slack_bot_token.get())
 
@@ -235,7 +239,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
         return await authorize()
 
     app = AsyncApp(
-        client=client,
+        client=web_client(settings, session, None),
         authorize=authorize_any_request,
         signing_secret=signing_secret.get() if signing_secret else "",
         request_verification_enabled=signing_secret is not None,
