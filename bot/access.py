@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from bot.flight import SingleFlight
 
 DenialReason = Literal[
     "not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited", "expired"
@@ -65,7 +66,7 @@ class Access:
         self._cache_seconds = cache_seconds
         self._clock = clock
         self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lookups: dict[str, asyncio.Future[frozenset[str]]] = {}
+        self._lookups: SingleFlight[str, frozenset[str]] = SingleFlight()
 
     async def check(self, user_id: str, channel_id: str | None) -> Denial | None:
         """None when `user_id` may act in `channel_id`, else the Denial."""
@@ -89,12 +90,8 @@ class Access:
             return cached[1]
         if self._directory is None:
             raise GroupLookupError("no Slack client to read user groups with")
-        pending = self._lookups.get(group_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._directory.members(group_id))
-            self._lookups[group_id] = pending
-            pending.add_done_callback(lambda _: self._lookups.pop(group_id, None))
-        members = await asyncio.shield(pending)
+        directory = self._directory
+        members = await self._lookups.run(group_id, lambda: directory.members(group_id))
         self._groups[group_id] = (self._clock() + self._cache_seconds, members)
         return members
 

@@ -32,6 +32,7 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from bot import audit, messages
 from bot.access import Access, GroupLookupError, Policy, RateLimit
 from bot.config import Settings
+from bot.flight import SingleFlight
 from bot.messages import Reply
 from bot.realtimekit import MeetingId, RealtimeKitClient, Stopped
 from bot.stopping import (
@@ -111,14 +112,11 @@ class CachedAuthorize:
         self._client = client
         self._bot_token = bot_token
         self._result: AuthorizeResult | None = None
-        self._pending: asyncio.Future[AuthorizeResult] | None = None
+        self._auth_tests: SingleFlight[None, AuthorizeResult] = SingleFlight()
 
     async def __call__(self) -> AuthorizeResult:
-        if self._result is not None:
-            return self._result
-        if self._pending is None or self._pending.done():
-            self._pending = asyncio.ensure_future(self._auth_test())
-        self._result = await asyncio.shield(self._pending)
+        if self._result is None:
+            self._result = await self._auth_tests.run(None, self._auth_test)
         return self._result
 
     async def _auth_test(self) -> AuthorizeResult:

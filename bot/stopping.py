@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from bot import audit
 from bot.access import Access, Denial, RateLimit
+from bot.flight import SingleFlight
 from bot.realtimekit import (
     ApiError,
     Livestream,
@@ -159,7 +160,7 @@ class StopService:
         self._client = client
         self.access = access
         self.rate_limit = rate_limit or RateLimit(0)
-        self._stopping: dict[MeetingId, asyncio.Future[StopResult]] = {}
+        self._stopping: SingleFlight[MeetingId, StopResult] = SingleFlight()
         self._delivered: dict[str, float] = {}
         self._tasks: set[asyncio.Future[None]] = set()
         self._idle = asyncio.Event()
@@ -179,7 +180,7 @@ class StopService:
             if not isinstance(admitted, str):
                 return admitted
             meeting_id = admitted
-            shared = meeting_id in self._stopping
+            shared = self._stopping.running(meeting_id)
             call = self._stop_once(meeting_id)
             if on_accepted is not None:
                 on_accepted(meeting_id)  # after the call is under way, so it goes out first
@@ -277,14 +278,9 @@ class StopService:
     def _stop_once(self, meeting_id: MeetingId) -> asyncio.Future[StopResult]:
         """The API call for `meeting_id`: requests for a meeting already being stopped
         share that call."""
-        pending = self._stopping.get(meeting_id)
-        if pending is None:
-            pending = asyncio.ensure_future(self._client.stop_livestream(meeting_id))
-            self._stopping[meeting_id] = pending
-            pending.add_done_callback(lambda _: self._stopping.pop(meeting_id, None))
-        else:
+        if self._stopping.running(meeting_id):
             log.info("meeting %s is already being stopped: sharing that call", meeting_id)
-        return asyncio.shield(pending)
+        return self._stopping.run(meeting_id, lambda: self._client.stop_livestream(meeting_id))
 
     def spawn(self, work: Coroutine[Any, Any, None]) -> None:
         """Run a door's work after its ack as a task that shutdown waits for."""
