@@ -5,7 +5,6 @@ Every check only reads; nothing changes state. Every failure says what to fix.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -18,7 +17,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.config import ConfigError, Mode, Settings, load_settings
 from bot.logs import RedactingFilter
 from bot.messages import describe_failure
-from bot.realtimekit import Answer, RealtimeKitClient, StopFailure
+from bot.realtimekit import Answer, RealtimeKitClient, StopFailure, error_message, json_object
+from bot.slack import slack_error_code
 
 _SLACK_TOKEN_FIXES = {
     "invalid_auth": "the token is not valid: copy it again",
@@ -108,10 +108,7 @@ async def _slack_app_token(client: AsyncWebClient, settings: Settings) -> Result
 
 
 def _slack_fix(error: SlackApiError, kind: str) -> str:
-    data = error.response.data if error.response is not None else None
-    code = (
-        str(data.get("error")) if isinstance(data, dict) else f"HTTP {error.response.status_code}"
-    )
+    code = slack_error_code(error)
     fix = _SLACK_TOKEN_FIXES.get(code, "Slack refused it")
     if kind == "bot":
         where = "use the Bot User OAuth Token (xoxb-...) from OAuth & Permissions"
@@ -131,7 +128,7 @@ async def _cloudflare_token(client: RealtimeKitClient) -> Result:
         answer = await client.verify_token(owner)
         if not isinstance(answer, Answer):
             return _unreachable(what, answer)
-        document = _json(answer.body)
+        document = json_object(answer.body)
         result = document.get("result") if document else None
         status = result.get("status") if isinstance(result, dict) else None
         if answer.status == 200 and document and document.get("success") is True:
@@ -157,7 +154,7 @@ async def _realtimekit_app(client: RealtimeKitClient, settings: Settings) -> Res
     answer = await client.list_one_meeting()
     if not isinstance(answer, Answer):
         return _unreachable(what, answer)
-    document = _json(answer.body)
+    document = json_object(answer.body)
     if 200 <= answer.status < 300 and document and document.get("success") is True:
         return Result(True, what)
     said = _cloudflare_message(document)
@@ -184,25 +181,9 @@ def _unreachable(what: str, failure: StopFailure) -> Result:
     return Result(False, what, fix)
 
 
-def _json(body: bytes) -> dict[str, object] | None:
-    try:
-        document = json.loads(body)
-    except ValueError:
-        return None
-    return document if isinstance(document, dict) else None
-
-
 def _cloudflare_message(document: dict[str, object] | None) -> str:
-    if not document:
-        return ""
-    found: list[str] = []
-    errors = document.get("errors")
-    if isinstance(errors, list):
-        found += [str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message")]
-    error = document.get("error")
-    if isinstance(error, dict) and error.get("message"):
-        found.append(str(error["message"]))
-    return "; ".join(found)[:300]
+    found = error_message(document) if document else None
+    return found[1][:300] if found else ""
 
 
 def report(results: list[Result], secrets: list[str], out: TextIO = sys.stdout) -> int:

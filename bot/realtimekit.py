@@ -122,7 +122,7 @@ _RETRY_STATUSES = frozenset({502, 503, 504})
 
 def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) -> StopResult:
     """Turn any status, headers and body into one of our typed results."""
-    document = _json_object(body)
+    document = json_object(body)
     if 200 <= status < 300 and document is not None and document.get("success") is True:
         data = document.get("data")
         message = data.get("message") if isinstance(data, dict) else None
@@ -133,7 +133,7 @@ def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) ->
 def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:
     """Turn any answer to GET .../active-livestream into one of our typed results,
     keeping only the fields that are safe to show."""
-    document = _json_object(body)
+    document = json_object(body)
     if 200 <= status < 300 and document is not None and document.get("success") is True:
         data = document.get("data")
         if not isinstance(data, dict) or not isinstance(data.get("status"), str):
@@ -162,7 +162,7 @@ def _failure(
     if status == 429:
         return RateLimited(parse_retry_after(headers.get("retry-after")))
     if document is not None:
-        found = _error_message(document)
+        found = error_message(document)
         if found is not None:
             code, message = found
             return ApiError(status=status, message=message, code=code)
@@ -189,7 +189,8 @@ def parse_retry_after(value: str | None) -> float | None:
     return max(0.0, seconds)
 
 
-def _json_object(body: bytes) -> dict[str, object] | None:
+def json_object(body: bytes) -> dict[str, object] | None:
+    """The body as a JSON object, or None when it is not one."""
     try:
         document = json.loads(body)
     except (ValueError, RecursionError):
@@ -197,7 +198,7 @@ def _json_object(body: bytes) -> dict[str, object] | None:
     return document if isinstance(document, dict) else None
 
 
-def _error_message(document: dict[str, object]) -> tuple[int | None, str] | None:
+def error_message(document: dict[str, object]) -> tuple[int | None, str] | None:
     """(code, message) from the Dyte envelope or Cloudflare's v4 envelope."""
     error = document.get("error")
     if isinstance(error, dict):

@@ -78,6 +78,13 @@ def policy_of(settings: Settings) -> Policy:
     )
 
 
+def slack_error_code(error: SlackApiError) -> str:
+    """Slack's error code ("invalid_auth", ...), or the HTTP status when there is none."""
+    data = error.response.data if error.response is not None else None
+    code = data.get("error") if isinstance(data, dict) else None
+    return str(code) if code else f"HTTP {error.response.status_code}"
+
+
 class SlackGroups:
     """User group membership through usergroups.users.list."""
 
@@ -88,14 +95,9 @@ class SlackGroups:
         try:
             response = await self._client.usergroups_users_list(usergroup=group_id)
         except SlackApiError as error:
-            data = error.response.data if error.response is not None else None
-            code = (
-                data.get("error")
-                if isinstance(data, dict)
-                else f"HTTP {error.response.status_code}"
-            )
+            code = slack_error_code(error)
             hint = " (the app needs the usergroups:read scope)" if code == "missing_scope" else ""
-            raise GroupLookupError(f"Slack said {code or 'no'}{hint}") from None
+            raise GroupLookupError(f"Slack said {code}{hint}") from None
         except (aiohttp.ClientError, TimeoutError):
             raise GroupLookupError("Slack did not answer") from None
         users = response.get("users")
