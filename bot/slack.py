@@ -147,7 +147,10 @@ class SlackOut:
     ) -> None:
         self._session = session
         self.client = client
-        self._backoff = backoff
+        # Retry state lives per request, so one handler serves every post.
+        self._retry = ResponseUrlRetryHandler(
+            max_retry_count=2, interval_calculator=BackoffRetryIntervalCalculator(backoff)
+        )
 
     async def respond(self, response_url: str, reply: Reply, request_id: str | None = None) -> bool:
         """Post to a response_url (in the channel when the reply is public), retrying
@@ -155,12 +158,7 @@ class SlackOut:
         webhook = AsyncWebhookClient(
             response_url,
             session=self._session,
-            retry_handlers=[
-                ResponseUrlRetryHandler(
-                    max_retry_count=2,
-                    interval_calculator=BackoffRetryIntervalCalculator(self._backoff),
-                )
-            ],
+            retry_handlers=[self._retry],
         )
         status: int | None = None
         try:
