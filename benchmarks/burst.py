@@ -11,6 +11,10 @@ table with ratios to the floor:
          itself costs on this machine.
 
 Run: uv run python benchmarks/burst.py [-n N ...] [--delay D] [--only bot,floor]
+
+For profiling the bot: BENCH_PY_ARGS="-m cProfile -o prof.out" runs it under cProfile,
+BENCH_LOG_LEVEL=DEBUG sets its LOG_LEVEL; each target's stderr goes to
+<tmp>/burst-<target>.log.
 """
 
 from __future__ import annotations
