@@ -18,7 +18,7 @@ from bot.config import ConfigError, Mode, Settings, load_settings
 from bot.logs import RedactingFilter
 from bot.messages import describe_failure
 from bot.realtimekit import Answer, RealtimeKitClient, StopFailure, error_message, json_object
-from bot.slack import slack_error_code
+from bot.usergroups import slack_error_code
 
 _SLACK_TOKEN_FIXES = {
     "invalid_auth": "the token is not valid: copy it again",

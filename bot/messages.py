@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from bot.realtimekit import (
     ApiError,
     Livestream,
+    Lost,
     NoActiveLivestream,
     RateLimited,
     StopFailure,
     Stopped,
     TimedOut,
+    Unconfirmed,
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import Attempted, Denied, Invalid, Looked
+from bot.stopping import Attempted, Denied, Invalid, Looked, is_user_id
+
+# Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
+SECTION_TEXT_LIMIT = 3000
+CONTEXT_TEXT_LIMIT = 2000
+BUTTON_TEXT_LIMIT = 75
+CONFIRM_TITLE_LIMIT = 100
+CONFIRM_TEXT_LIMIT = 300
+MESSAGE_TEXT_LIMIT = 4000  # the notification fallback; Slack truncates past 40,000
+QUOTED_LIMIT = 500  # outside text (API messages, names) inside one of our sentences
 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
@@ -53,9 +65,20 @@ class Reply:
     public: bool = False
 
 
-def escape(text: str) -> str:
-    """Make outside text inert in mrkdwn: no mentions, links or broadcasts."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def escape(text: str, limit: int = QUOTED_LIMIT) -> str:
+    """Make outside text inert in mrkdwn (no mentions, links or broadcasts), shortened
+    to `limit` characters first."""
+    return fit(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def fit(text: str, limit: int) -> str:
+    """`text`, cut to `limit` characters with an ellipsis when longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def mention(user_id: str) -> str:
+    """`<@U…>` for a well-formed user ID; anything else is shown inert, never as markup."""
+    return f"<@{user_id}>" if is_user_id(user_id) else quote_input(user_id, 40)
 
 
 def quote_input(text: str, limit: int = 80) -> str:
@@ -84,6 +107,23 @@ def describe_failure(failure: StopFailure) -> str:
             return f"unexpected response from the API (HTTP {status}, body over 1 MB)"
         case UnexpectedResponse(status=status):
             return f"unexpected response from the API (HTTP {status})"
+        case Unconfirmed(lost=lost, check=check):
+            return (
+                f"Cloudflare's answer was lost ({describe_lost(lost)}) and checking the "
+                f"livestream failed too ({describe_failure(check)}), so it may or may not "
+                "have stopped"
+            )
+
+
+def describe_lost(lost: Lost) -> str:
+    """How an answer to a stop went missing, briefly."""
+    match lost:
+        case TimedOut(seconds=seconds):
+            return f"timed out after {_seconds(seconds)}"
+        case Unreachable():
+            return "the connection broke"
+        case UnexpectedResponse(status=status) | ApiError(status=status):
+            return f"HTTP {status} from Cloudflare's edge"
 
 
 def _seconds(value: float) -> str:
@@ -106,8 +146,9 @@ def denial_text(denied: Denied) -> str:
     match denial.reason:
         case "not_allowed":
             return (
-                f":no_entry: <@{denied.user_id}>, you are not allowed to stop livestreams. "
-                f"Ask the bot's admin to add your user ID `{denied.user_id}` to the allowlist."
+                f":no_entry: {mention(denied.user_id)}, you are not allowed to stop livestreams. "
+                f"Ask the bot's admin to add your user ID {quote_input(denied.user_id, 40)} "
+                "to the allowlist."
             )
         case "channel_not_allowed":
             return (
@@ -133,31 +174,47 @@ def denial_text(denied: Denied) -> str:
             )
 
 
+_MALFORMED = {
+    "malformed_user": "The request's user ID is malformed",
+    "malformed_channel": "The request's channel ID is malformed",
+    "malformed_button": (
+        "This button is malformed or from an older version of the bot (it carries no "
+        "time it was shown)"
+    ),
+}
+
+
 def render(outcome: Invalid | Denied | Attempted) -> Reply:
     """The reply for an outcome; public replies go to the channel."""
     match outcome:
-        case Invalid(text=text, request_id=request_id):
+        case Invalid(text=text, request_id=request_id, problem="not_a_meeting_id"):
             return _reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
+        case Invalid(request_id=request_id, problem=problem):
+            return _reply(f":x: {_MALFORMED[problem]}, so nothing was stopped.", request_id)
         case Denied() as denied:
             return _reply(denial_text(denied), denied.request_id)
-        case Attempted(result=Stopped(message=message)) as done:
+        case Attempted(result=Stopped(message=message, recovered_from=lost)) as done:
             said = f" Cloudflare says: {escape(message)}" if message else ""
+            if lost is not None:
+                said = (
+                    f" Cloudflare's first answer was lost ({describe_lost(lost)}); "
+                    "a check shows the livestream is no longer live."
+                )
             return _reply(
-                f":octagonal_sign: <@{done.user_id}> stopped the livestream of meeting "
+                f":octagonal_sign: {mention(done.user_id)} stopped the livestream of meeting "
                 f"`{done.meeting_id}`.{said}",
                 public=True,
             )
         case Attempted() as failed:
             assert not isinstance(failed.result, Stopped)
             reply = _reply(
-                f":warning: <@{failed.user_id}> tried to stop the livestream of meeting "
+                f":warning: {mention(failed.user_id)} tried to stop the livestream of meeting "
                 f"`{failed.meeting_id}`, but it failed: {describe_failure(failed.result)}.",
                 failed.request_id,
                 public=True,
             )
-            reply.blocks.append(
-                {"type": "actions", "elements": [stop_button(failed.meeting_id, "Try again")]}
-            )
+            button = stop_button(failed.meeting_id, "Try again", shown_at=time.time())
+            reply.blocks.append({"type": "actions", "elements": [button]})
             return reply
 
 
@@ -179,7 +236,6 @@ def status_card(
     if not isinstance(looked, Looked):
         return render(looked)
     meeting_id = looked.meeting_id
-    button_value = f"{meeting_id}|{int(issued_at)}"
     heading = f"*Livestream of meeting `{meeting_id}`*"
     lines: list[str] = []
     match looked.result:
@@ -197,7 +253,7 @@ def status_card(
             live = stream.status == "LIVE"
             if asked_to_stop and not live:
                 lines.append("It is not live, so there is nothing to stop.")
-            button = stop_button(meeting_id, "Stop livestream", button_value) if live else None
+            button = stop_button(meeting_id, "Stop livestream", issued_at) if live else None
         case NoActiveLivestream(message=message):
             said = f" (Cloudflare says: {escape(message)})" if message else ""
             lines.append(
@@ -208,7 +264,7 @@ def status_card(
             lines.append(
                 f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
             )
-            button = stop_button(meeting_id, "Stop anyway", button_value)
+            button = stop_button(meeting_id, "Stop anyway", issued_at)
     if asked_to_stop and button is not None:
         lines.append("Press the button to stop it. It expires in 5 minutes.")
     reply = _reply("\n".join(lines), looked.request_id)
@@ -217,27 +273,54 @@ def status_card(
     return reply
 
 
-def stop_button(
-    meeting_id: str, label: str = "Stop livestream", value: str | None = None
-) -> dict[str, Any]:
-    """A danger button that stops `meeting_id`, behind a confirm dialog naming it."""
+def stop_button(meeting_id: str, label: str, shown_at: float) -> dict[str, Any]:
+    """A danger button that stops `meeting_id`, behind a confirm dialog naming it. Its
+    value carries when it was shown, so it expires (BUTTON_LIFETIME_SECONDS)."""
     return {
         "type": "button",
         "action_id": ACTION_ID,
-        "text": {"type": "plain_text", "text": label},
+        "text": {"type": "plain_text", "text": fit(label, BUTTON_TEXT_LIMIT)},
         "style": "danger",
-        "value": value or meeting_id,
+        "value": f"{meeting_id}|{int(shown_at)}",
         "confirm": {
             "title": {"type": "plain_text", "text": "Stop the livestream?"},
             "text": {
                 "type": "mrkdwn",
-                "text": f"This stops the livestream of meeting `{meeting_id}` for its whole audience.",
+                "text": fit(
+                    f"This stops the livestream of meeting `{meeting_id}` for its whole audience.",
+                    CONFIRM_TEXT_LIMIT,
+                ),
             },
             "confirm": {"type": "plain_text", "text": "Stop it"},
             "deny": {"type": "plain_text", "text": "Cancel"},
             "style": "danger",
         },
     }
+
+
+def interrupted() -> Reply:
+    """For work cut off by a shutdown: what is (not) known, and what to do."""
+    return _reply(
+        ":warning: The bot restarted before Cloudflare answered, so it is not known whether "
+        f"the livestream stopped. Check it with `{COMMAND} status <meeting-id>`."
+    )
+
+
+def pressed(meeting_text: str) -> Reply:
+    """What replaces a private card as soon as its button is pressed."""
+    return _reply(
+        f":hourglass_flowing_sand: Stopping the livestream of meeting {quote_input(meeting_text)}…"
+    )
+
+
+def no_user_context(request_id: str) -> Reply:
+    """For a workflow step run without the person who ran it."""
+    return _reply(
+        ":x: This step needs to know who ran the workflow (its user_context input), and "
+        "Slack sent none, so nothing was stopped. Start the workflow from a person's action "
+        "(a link trigger, or a button in an earlier step).",
+        request_id,
+    )
 
 
 def something_went_wrong(ref: str) -> Reply:
@@ -256,7 +339,10 @@ def usage() -> Reply:
 
 
 def _reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text}}]
+    blocks: list[dict[str, Any]] = [
+        {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)}}
+    ]
+    text = fit(text, MESSAGE_TEXT_LIMIT)
     if request_id is not None:
         text = f"{text} (ref: {request_id})"
         blocks.append(

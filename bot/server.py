@@ -7,37 +7,21 @@ flight up to SHUTDOWN_GRACE_SECONDS to finish, and return.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
+from bot.app import Bot, running_bot
 from bot.config import ConfigError, Settings
-from bot.realtimekit import RealtimeKitClient
-from bot.slack import Bot, create_bot
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 25.0
-
-
-@contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
-    """The bot with its clients open; they are closed on the way out."""
-    client = RealtimeKitClient.from_settings(settings)
-    bot = create_bot(settings, client)
-    try:
-        await client.warm()
-        await bot.authorize.warm(settings.slack_timeout_seconds)
-        yield bot
-    finally:
-        await bot.aclose()
-        await client.aclose()
 
 
 def http_app(bot: Bot) -> web.Application:
@@ -152,5 +136,5 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
 
 
 async def _drain(bot: Bot) -> None:
-    if not await bot.service.drain(SHUTDOWN_GRACE_SECONDS):
+    if not await bot.background.drain(SHUTDOWN_GRACE_SECONDS):
         log.warning("gave up waiting for stops in flight after %ss", SHUTDOWN_GRACE_SECONDS)

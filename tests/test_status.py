@@ -17,6 +17,7 @@ from tests.conftest import (
     RunningBot,
     StartBot,
 )
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_json, cf_raw
 
 STATUS_PATH = STOP_PATH.removesuffix("/stop")
@@ -216,6 +217,6 @@ async def test_with_confirmation_buttons_and_steps_still_act_directly(
     bot = await start_bot(REQUIRE_CONFIRMATION="true")
     await bot.click(MEETING)
     await slack.wait_responses(1, "btn")
-    await bot.step({"meeting_id": MEETING, "user_id": ALLOWED})
+    await bot.step({"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)})
     await slack.wait_calls("functions.completeSuccess")
     assert len(cloudflare.stop_calls) == 2

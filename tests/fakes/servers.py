@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.standins import Handler, Received, StandInServer, StandInSlack
+from bot.demo.standins import Handler, Received, StandInServer, StandInSlack
 
 FakeSlack = StandInSlack
 
@@ -40,6 +40,12 @@ def cf_raw(status: int, body: bytes, content_type: str = "text/html") -> Handler
 def cf_success(message: str = "Stopped live stream successfully") -> Handler:
     """The API's success answer."""
     return cf_json(200, {"success": True, "data": {"message": message}})
+
+
+def cf_live(meeting_id: str = "", name: str = "Keynote") -> Handler:
+    """The active-livestream read of a meeting that is live."""
+    data = {"id": "ls-1", "meeting_id": meeting_id, "name": name, "status": "LIVE"}
+    return cf_json(200, {"success": True, "data": data})
 
 
 def cf_dyte_error(status: int, message: str) -> Handler:

@@ -24,8 +24,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot import audit
 from bot.config import load_settings
+from bot.demo.standins import StandInRealtimeKit, StandInSlack
 from bot.server import serve_http
-from bot.standins import StandInRealtimeKit, StandInSlack
 
 ALICE = "U0ALICE"
 MALLORY = "U0MALLORY"
@@ -153,7 +153,7 @@ class _Demo:
             lambda: len(self.slack.responses("step4")) >= 1,
         )
         await self.step(
-            f"5. A workflow runs the step 'Stop a livestream' for @alice, meeting {WORKFLOW_MEETING}",
+            f"5. @alice runs a workflow whose step 'Stop a livestream' names meeting {WORKFLOW_MEETING}",
             lambda: self.workflow_step(WORKFLOW_MEETING, ALICE),
             lambda: bool(self.slack.calls("functions.completeSuccess")),
         )
@@ -237,7 +237,12 @@ class _Demo:
             "event": {
                 "type": "function_executed",
                 "function": {"callback_id": "stop_livestream", "type": "app"},
-                "inputs": {"meeting_id": meeting_id, "user_id": user_id, "channel_id": CHANNEL},
+                # Slack fills user_context with whoever ran the workflow.
+                "inputs": {
+                    "meeting_id": meeting_id,
+                    "user_context": {"id": user_id, "secret": "demo"},
+                    "channel_id": CHANNEL,
+                },
                 "function_execution_id": "Fx0DEMO",
                 "workflow_execution_id": "Wx0DEMO",
                 "event_ts": "1.1",

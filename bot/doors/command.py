@@ -1,0 +1,76 @@
+"""The slash command: `/stop-livestream [help | status <id> | <id>]`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot import messages
+from bot.doors.background import Background
+from bot.doors.fields import text_at
+from bot.doors.outbox import Outbox
+from bot.messages import Reply
+from bot.realtimekit import MeetingId
+from bot.stopping import Redelivered, StopRequest, StopService
+
+COMMAND = messages.COMMAND
+
+
+def register(
+    app: AsyncApp,
+    service: StopService,
+    outbox: Outbox,
+    background: Background,
+    confirm_first: bool = False,
+) -> None:
+    """Attach the slash command. With `confirm_first`, it shows the status card instead
+    of stopping."""
+
+    @app.command(COMMAND)
+    async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
+        text = text_at(body, "text") or ""
+        words = text.split(maxsplit=1)
+        word = words[0].lower() if words else ""
+        rest = words[1] if len(words) > 1 else ""
+        if word in ("", "help"):
+            usage = messages.usage()
+            await ack(text=usage.text, blocks=usage.blocks)
+            return
+        await ack()
+        response_url = text_at(body, "response_url")
+        wants_status = word == "status"
+
+        async def deliver(reply: Reply, request_id: str | None = None) -> None:
+            if response_url is not None:
+                await outbox.respond(response_url, reply, request_id)
+
+        stopping: list[asyncio.Future[None]] = []
+
+        def on_accepted(meeting_id: MeetingId) -> None:
+            # Said while the API call runs, not before it; the outcome waits for it.
+            stopping.append(asyncio.ensure_future(deliver(messages.stopping(meeting_id))))
+
+        request = StopRequest(
+            door="command",
+            user_id=text_at(body, "user_id") or "",
+            meeting_text=rest.strip() if wants_status else text.strip(),
+            team_id=text_at(body, "team_id"),
+            channel_id=text_at(body, "channel_id"),
+        )
+
+        async def work() -> None:
+            if wants_status or confirm_first:
+                looked = await service.status(request)
+                card = messages.status_card(looked, time.time(), asked_to_stop=not wants_status)
+                await deliver(card, looked.request_id)
+                return
+            outcome = await service.stop(request, on_accepted)
+            if stopping:
+                await stopping[0]
+            if not isinstance(outcome, Redelivered):
+                await deliver(messages.render(outcome), outcome.request_id)
+
+        background.run(work(), deliver)
