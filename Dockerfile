@@ -2,8 +2,9 @@
 # stop-livestream-bot, following uv's "Using uv in Docker" guide (intermediate layers):
 # dependencies are installed from uv.lock in their own layer, then the project.
 #   docker build -t stop-livestream-bot .
-#   docker run --env-file .env -p 3000:3000 stop-livestream-bot            # HTTP mode
-#   docker run --env-file .env --no-healthcheck stop-livestream-bot socket # Socket Mode
+#   docker run --env-file .env -p 3000:3000 --stop-timeout 30 stop-livestream-bot
+#   docker run --env-file .env --stop-timeout 30 --no-healthcheck stop-livestream-bot socket
+# (README.md, "Deploy", says why.)
 FROM python:3.11-slim-bookworm
 
 # Pinned to the uv that wrote uv.lock.
