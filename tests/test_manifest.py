@@ -12,15 +12,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_DIR = ROOT.parent / "shared" / "slack-manifest-schema"
+SCHEMA_DIR = ROOT / "tests" / "data" / "slack-manifest-schema"
 
 
 def _schema() -> dict[str, Any]:
     path = SCHEMA_DIR / "manifest.schema.2.0.0.json"
-    if not path.is_file():
-        pytest.fail(
-            f"Slack's manifest schema is missing at {path}: shared/ should sit beside the repo"
-        )
     schema: dict[str, Any] = json.loads(path.read_text())
     return schema
 
