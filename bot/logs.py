@@ -24,12 +24,12 @@ _TOKEN_SHAPES = re.compile(
 # a response_url is also logged inside request bodies.
 _SEP = r"(?:/|\\/|%2[Ff])"
 # Slack's response_urls and webhooks (hooks.slack.com/commands/T…/<digits>/<token>,
-# /actions/…, /workflows/…, /triggers/…, /services/…) let anyone post to the channel:
-# what follows the kind is the secret. By host (Slack and GovSlack), and by path shape
+# /actions/…, /workflows/…, /triggers/…, /services/…; E… on Enterprise Grid) let anyone
+# post to the channel: what follows the kind is the secret. By host (Slack and GovSlack), and by path shape
 # on any host, so a proxy or a local fake is scrubbed too.
 _HOOK_URLS = re.compile(
     rf"(?P<keep>hooks\.slack(?:-gov)?\.com{_SEP}[A-Za-z]+{_SEP}"
-    rf"|{_SEP}(?:commands|actions|workflows|triggers|services){_SEP}(?=T[A-Z0-9]+{_SEP}))"
+    rf"|{_SEP}(?:commands|actions|workflows|triggers|services){_SEP}(?=[TE][A-Z0-9]+{_SEP}))"
     r"[A-Za-z0-9_%\\/-]+"
 )
 REDACTED = "[redacted]"

@@ -104,6 +104,7 @@ def test_a_malformed_log_call_never_raises_and_is_still_scrubbed(
         '{"response_url":"https:\\/\\/hooks.slack.com\\/commands\\/T025540N6\\/86862216608'
         '\\/4DNA0LVn6QG7xqfBhGSTIqoc"}',
         "http://127.0.0.1:8080/commands/T025540N6/86862216608/4DNA0LVn6QG7xqfBhGSTIqoc",
+        "http://proxy.internal/actions/E0GRID/86862216608/4DNA0LVn6QG7xqfBhGSTIqoc",
     ],
 )
 def test_response_urls_are_scrubbed_by_shape(text: str) -> None:
