@@ -113,7 +113,7 @@ async def test_connect_timeout_is_reported(
 async def test_unresolvable_host_is_reported(
     start_bot: StartBot, unresolvable: str, cloudflare: FakeCloudflare
 ) -> None:
-    bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"http://{unresolvable}/client/v4")
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"https://{unresolvable}/client/v4")
     await bot.command(MEETING, response="fault")
     [outcome] = await in_channel_outcomes(bot, "fault")
     assert "could not reach the Cloudflare API (its host name did not resolve)" in str(
