@@ -14,7 +14,7 @@ from aiohttp import web
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
 from bot.logs import REDACTED, RedactingFilter, handler
-from bot.standins import StandInServer
+from bot.demo.standins import StandInServer
 from tests.conftest import ALLOWED, MEETING, SECRETS, Spawn
 from tests.fakes import payloads
 from tests.test_secrets import send

@@ -46,9 +46,14 @@ def test_manifest_declares_all_three_doors_and_the_scopes() -> None:
     assert settings["socket_mode_enabled"] is True
     assert "function_executed" in settings["event_subscriptions"]["bot_events"]
     step = manifest["functions"]["stop_livestream"]
-    assert step["input_parameters"]["properties"]["user_id"]["type"] == "slack#/types/user_id"
+    # The person is whoever ran the workflow, never a user a workflow's builder typed in.
+    assert (
+        step["input_parameters"]["properties"]["user_context"]["type"]
+        == "slack#/types/user_context"
+    )
+    assert "user_id" not in step["input_parameters"]["properties"]
     assert step["input_parameters"]["properties"]["channel_id"]["type"] == "slack#/types/channel_id"
-    assert set(step["input_parameters"]["required"]) == {"meeting_id", "user_id"}
+    assert set(step["input_parameters"]["required"]) == {"meeting_id", "user_context"}
     assert set(step["output_parameters"]["properties"]) == {"message", "meeting_id"}
     assert {"commands", "chat:write", "chat:write.public"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
