@@ -46,9 +46,9 @@ def same(value: str) -> str:
     return value
 
 
-async def store(server: ValkeyServer, **options: float) -> StoreState:
-    options = {"call_timeout": 0.3, "probe_every": 0.05, **options}
-    state = await open_state(server.url, prefix=PREFIX, **options)  # type: ignore[arg-type]
+async def store(server: ValkeyServer) -> StoreState:
+    """One copy's state on `server`, with short timeouts so failures show quickly."""
+    state = await open_state(server.url, prefix=PREFIX, call_timeout=0.3, probe_every=0.05)
     assert isinstance(state, StoreState)
     return state
 

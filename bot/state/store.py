@@ -308,6 +308,7 @@ class StoreState:
         lock, channel = self._key("lock", key), self._key("done", key)
         try:
             value = await work()
+            payload = encode(value)
         except BaseException:
             # Let waiters take over now rather than at the lock's expiry.
             await self._shared(lambda: self._release(keys=[lock], args=[token, channel]))
@@ -315,10 +316,11 @@ class StoreState:
         result = self._key("result", key, token)
         got = await self._shared(
             lambda: self._finish(
-                keys=[lock, result], args=[token, encode(value), _ms(RESULT_SECONDS), channel]
+                keys=[lock, result], args=[token, payload, _ms(RESULT_SECONDS), channel]
             )
         )
         if got is None:
+            # The lock stays until it expires: waiters elsewhere then run the work.
             return Flight(value, False, "local")
         if int(got.value) != 1:
             log.warning("the call for %s outlived its lock: its value was not shared", key)
