@@ -43,7 +43,7 @@ class State(Protocol):
 
     @property
     def status(self) -> Status:
-        """ "local", "shared" or "unavailable": see `Status`."""
+        """One of "local", "shared" or "unavailable": see `Status`."""
         ...
 
     async def first_time(self, *delivery_ids: str) -> Answer[bool]:

@@ -120,7 +120,7 @@ class StoreState:
 
     @property
     def status(self) -> Status:
-        """ "shared" while the store answers, "unavailable" while it does not."""
+        """Either "shared" while the store answers, or "unavailable" while it does not."""
         return "shared" if self._up else "unavailable"
 
     @property
