@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.logs import REDACTED, RedactingFilter, handler
 from bot.demo.standins import StandInServer
+from bot.logs import REDACTED, RedactingFilter, handler
 from tests.conftest import ALLOWED, MEETING, SECRETS, Spawn
 from tests.fakes import payloads
 from tests.test_secrets import send

@@ -19,12 +19,23 @@ import anyio.lowlevel
 import httpx
 
 from bot.config import Secret, Settings
-from bot.realtimekit.parsing import parse_retry_after, parse_status_response, parse_stop_response
+from bot.realtimekit.parsing import (
+    Page,
+    parse_livestream_page,
+    parse_meeting_response,
+    parse_retry_after,
+    parse_status_response,
+    parse_stop_response,
+)
 from bot.realtimekit.results import (
     ApiError,
+    ListResult,
+    LiveList,
+    LiveStream,
     Livestream,
     Lost,
     MeetingId,
+    MeetingResult,
     NoActiveLivestream,
     ReadFailure,
     StatusResult,
@@ -46,6 +57,9 @@ CALL_BUDGET_SECONDS = 20.0
 # Connect-phase failures never reached the API, so httpx's transport retries them,
 # each connect bounded so that every try fits within one attempt's timeout.
 CONNECT_RETRIES = 1
+# Pages of the livestream list: enough for any real app, bounded against a loop.
+LIST_PAGE_SIZE = 100
+LIST_MAX_PAGES = 50
 # An answer with one of these statuses may come after the API acted (a 504 from the
 # edge while the stop went through): for a stop, it is checked, not retried blindly.
 _LOST_STATUSES = frozenset({502, 503, 504})
@@ -151,6 +165,34 @@ class RealtimeKitClient:
         answer = await self._call("GET", path, idempotent=True)
         if isinstance(answer, Answer):
             return parse_status_response(answer.status, answer.headers, answer.body)
+        return answer
+
+    async def list_live(self) -> ListResult:
+        """Every LIVE livestream of the app, newest first, following every page."""
+        streams: list[LiveStream] = []
+        for page_no in range(1, LIST_MAX_PAGES + 1):
+            path = (
+                f"{self._app}/livestreams?status=LIVE&sort_order=DSC"
+                f"&per_page={LIST_PAGE_SIZE}&page_no={page_no}"
+            )
+            answer = await self._call("GET", path, idempotent=True)
+            if not isinstance(answer, Answer):
+                return answer
+            page = parse_livestream_page(answer.status, answer.headers, answer.body)
+            if not isinstance(page, Page):
+                return page
+            streams.extend(s for s in page.streams if s.status in ("", "LIVE"))
+            if not page.more:
+                break
+        unique = {s.meeting_id: s for s in reversed(streams)}  # one row per meeting
+        newest = sorted(unique.values(), key=lambda s: s.created_at or "", reverse=True)
+        return LiveList(tuple(newest))
+
+    async def get_meeting(self, meeting_id: MeetingId) -> MeetingResult:
+        """The meeting itself (its title)."""
+        answer = await self._call("GET", f"{self._app}/meetings/{meeting_id}", idempotent=True)
+        if isinstance(answer, Answer):
+            return parse_meeting_response(answer.status, answer.headers, answer.body)
         return answer
 
     async def verify_token(self, owner: Literal["account", "user"]) -> Answer | StopFailure:

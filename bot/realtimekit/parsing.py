@@ -6,16 +6,20 @@ import email.utils
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from bot.realtimekit.results import (
     ApiError,
+    LiveStream,
     Livestream,
+    Meeting,
     NoActiveLivestream,
     RateLimited,
     StatusResult,
     Stopped,
     StopResult,
     UnexpectedResponse,
+    parse_meeting_id,
 )
 
 
@@ -120,3 +124,69 @@ def error_message(document: dict[str, object]) -> tuple[int | None, str] | None:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of livestreams and whether more follow."""
+
+    streams: list[LiveStream]
+    more: bool
+
+
+def parse_livestream_page(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> Page | ApiError | RateLimited | UnexpectedResponse:
+    """One page of GET .../livestreams. The API's schema puts the items and `paging` in
+    a `data` object; its own example has `data` as the list and `paging` at the top:
+    both are read. Stream keys and ingest servers are never kept."""
+    document = json_object(body)
+    if not (200 <= status < 300 and document is not None and document.get("success") is True):
+        return failure(status, headers, document)
+    data = document.get("data")
+    paging = document.get("paging")
+    items: object = data
+    if isinstance(data, dict):
+        paging = data.get("paging", paging)
+        items = next((v for k, v in data.items() if isinstance(v, list) and k != "paging"), [])
+    if not isinstance(items, list):
+        return UnexpectedResponse(status)
+    streams = [s for s in (_live_stream(item) for item in items) if s is not None]
+    more = False
+    if isinstance(paging, dict):
+        end, total = paging.get("end_offset"), paging.get("total_count")
+        if isinstance(end, int) and isinstance(total, int):
+            more = end < total and bool(items)
+    return Page(streams, more)
+
+
+def _live_stream(item: object) -> LiveStream | None:
+    if not isinstance(item, dict):
+        return None
+    meeting_id = parse_meeting_id(str(item.get("meeting_id") or ""))
+    if meeting_id is None:
+        return None
+
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return LiveStream(
+        id=text("id") or "",
+        meeting_id=meeting_id,
+        name=text("name"),
+        status=(text("status") or "").upper(),
+        created_at=text("created_at"),
+    )
+
+
+def parse_meeting_response(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> Meeting | ApiError | RateLimited | UnexpectedResponse:
+    """GET .../meetings/{id}: its title, if it has one."""
+    document = json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        title = data.get("title") if isinstance(data, dict) else None
+        return Meeting(title.strip() or None if isinstance(title, str) else None)
+    return failure(status, headers, document)

@@ -124,3 +124,34 @@ class NoActiveLivestream:
 
 
 StatusResult = Livestream | NoActiveLivestream | ReadFailure
+
+
+@dataclass(frozen=True)
+class LiveStream:
+    """One livestream from the app's list: what may be shown, never its credentials."""
+
+    id: str
+    meeting_id: MeetingId
+    name: str | None = None
+    status: str = "LIVE"
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveList:
+    """Every livestream the list endpoint returned, all pages followed."""
+
+    streams: tuple[LiveStream, ...]
+
+
+ListResult = LiveList | ReadFailure
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting's title (None when it has none)."""
+
+    title: str | None
+
+
+MeetingResult = Meeting | ReadFailure

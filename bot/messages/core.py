@@ -1,4 +1,4 @@
-"""How an Outcome reads in Slack: plain text plus Block Kit."""
+"""The replies every door shares: stops, denials, the status card, help."""
 
 from __future__ import annotations
 
@@ -349,3 +349,36 @@ def _reply(text: str, request_id: str | None = None, *, public: bool = False) ->
             {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
         )
     return Reply(text=text, blocks=blocks, public=public)
+
+
+__all__ = [
+    "ACTION_ID",
+    "BUTTON_TEXT_LIMIT",
+    "COMMAND",
+    "CONFIRM_TEXT_LIMIT",
+    "CONFIRM_TITLE_LIMIT",
+    "CONTEXT_TEXT_LIMIT",
+    "EXAMPLE_ID",
+    "MESSAGE_TEXT_LIMIT",
+    "QUOTED_LIMIT",
+    "SECTION_TEXT_LIMIT",
+    "USAGE",
+    "Reply",
+    "denial_text",
+    "describe_failure",
+    "describe_lost",
+    "escape",
+    "fit",
+    "interrupted",
+    "invalid_reason",
+    "mention",
+    "no_user_context",
+    "pressed",
+    "quote_input",
+    "render",
+    "something_went_wrong",
+    "status_card",
+    "stop_button",
+    "stopping",
+    "usage",
+]
