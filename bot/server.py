@@ -32,7 +32,7 @@ def http_app(bot: Bot) -> web.Application:
         return await to_aiohttp_response(response)
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        return web.json_response(bot.health())
 
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", events)
