@@ -102,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         asyncio.run(run())
+    except ConfigError as error:  # e.g. Slack rejected the bot token at start
+        return config_problems(error)
     except OSError as error:  # e.g. the port is taken
         print(f"stop-livestream-bot: {error.strerror or error}", file=sys.stderr)
         return 1
