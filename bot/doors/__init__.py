@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.doors import buttons, command, workflow
+from bot.doors import buttons, command, guard, workflow
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
 from bot.stopping import StopService
@@ -19,6 +19,7 @@ def register_all(
     confirm_first: bool = False,
 ) -> None:
     """Attach every door to `app`."""
+    guard.register(app)
     command.register(app, service, outbox, background, confirm_first)
     buttons.register(app, service, outbox, background)
     workflow.register(app, service, outbox, background)
