@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from bot.state.memory import DEDUP_MAXSIZE, MemoryState
@@ -89,7 +88,6 @@ async def test_redelivery_memory_is_bounded_at_its_real_size() -> None:
     assert (await state.first_time("Ev0")).value is True  # the oldest was let go
 
 
-@pytest.mark.xfail(strict=True, reason="second signal not implemented yet")
 async def test_a_second_sigterm_during_the_grace_exits_at_once(
     spawn: Spawn, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
