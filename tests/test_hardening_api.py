@@ -163,7 +163,7 @@ async def test_the_call_budget_bounds_a_stop_whose_api_never_answers(
     finally:
         await client.aclose()
     assert result == TimedOut(0.5)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 1.5  # not the 10 s timeout
 
 
 # ----------------------------------------------------------------------- shutdown

@@ -59,7 +59,7 @@ async def test_an_unreachable_slack_at_start_does_not_stop_the_bot_from_serving(
     spawn: Spawn,
 ) -> None:
     bot = await spawn(
-        {"SLACK_API_URL": f"http://127.0.0.1:{closed_port()}/api/", "SLACK_TIMEOUT_SECONDS": "1"}
+        {"SLACK_API_URL": f"http://127.0.0.1:{closed_port()}/api/", "SLACK_TIMEOUT_SECONDS": "0.3"}
     )
     async with aiohttp.ClientSession() as session, session.get(bot.url + "/healthz") as r:
         assert r.status == 200
