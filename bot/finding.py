@@ -236,14 +236,6 @@ class FindService:
             return rows
         return [r for r in rows if matches(r, query)][:SUGGESTIONS_MAX]
 
-    async def names(self, meeting_id: MeetingId) -> Names:
-        """The livestream's name (from a list read, or remembered from one) and the
-        meeting's title, as far as they can be read."""
-        stream_name, title = await asyncio.gather(
-            self._stream_name(meeting_id), self.title(meeting_id)
-        )
-        return Names(stream_name, title)
-
     def lookup(self, known: Names | None = None) -> NameLookup:
         """A name read to run alongside one stop."""
         return NameLookup(self, known)
@@ -309,7 +301,9 @@ class FindService:
             return result
         return await self.with_titles(result.streams)
 
-    async def _stream_name(self, meeting_id: MeetingId) -> str | None:
+    async def stream_name(self, meeting_id: MeetingId) -> str | None:
+        """The name of the meeting's livestream: remembered from a list, or read from
+        the (cached) list."""
         seen = self._seen.get(meeting_id)
         if seen is not None:
             return seen
@@ -345,32 +339,42 @@ class FindService:
 
 class NameLookup:
     """Reads a meeting's names alongside its stop: started once the stop is under way,
-    collected after it, never waited for longer than NAMES_WAIT_SECONDS."""
+    collected after it, never waited for longer than NAMES_WAIT_SECONDS. Whatever is read
+    by then is used (the stream's name without the title, say)."""
 
     def __init__(self, finder: FindService, known: Names | None = None) -> None:
         self._finder = finder
         self._known = known
-        self._reading: asyncio.Future[Names] | None = None
+        self._reads: tuple[asyncio.Future[str | None], asyncio.Future[str | None]] | None = None
 
     def start(self, meeting_id: MeetingId) -> None:
         """Begin reading (for an OnAccepted callback: after the stop call went out)."""
-        if self._known is None and self._reading is None:
-            self._reading = asyncio.ensure_future(self._finder.names(meeting_id))
-            self._reading.add_done_callback(_retrieve)
+        if self._known is None and self._reads is None:
+            self._reads = (
+                asyncio.ensure_future(self._finder.stream_name(meeting_id)),
+                asyncio.ensure_future(self._finder.title(meeting_id)),
+            )
+            for read in self._reads:
+                read.add_done_callback(_retrieve)
 
     async def result(self, within: float = NAMES_WAIT_SECONDS) -> Names | None:
-        """The names if they are read within `within` s; None otherwise."""
-        reading = self._reading
-        if reading is None:
+        """The names read within `within` s; None when neither was."""
+        if self._reads is None:
             return self._known
+        stream_name, title = self._reads
         try:
-            done, _ = await asyncio.wait({reading}, timeout=within)
+            await asyncio.wait(self._reads, timeout=within)
         finally:
-            if not reading.done():
-                reading.cancel()  # the shared reads it waits on go on, for the caches
-        if not done or reading.cancelled() or reading.exception() is not None:
-            return None
-        return reading.result()
+            for read in self._reads:
+                read.cancel()  # the shared reads they wait on go on, for the caches
+        names = Names(_value(stream_name), _value(title))
+        return names if names != Names() else None
+
+
+def _value(read: asyncio.Future[str | None]) -> str | None:
+    if not read.done() or read.cancelled() or read.exception() is not None:
+        return None
+    return read.result()
 
 
 def _retrieve(future: asyncio.Future[Any]) -> None:

@@ -67,7 +67,7 @@ def _page(listed: Listed, now: float) -> Reply:
         blocks.append(_section(_row_text(row, now), stop_button(
             row.meeting_id, "Stop", now, row.names
         )))  # fmt: skip
-        lines.append("• " + _row_line(row))
+        lines.append("• " + _row_line(row, now))
     left = total - offset - len(rows)
     if left > 0:
         more = min(PAGE_SIZE, left)
@@ -97,10 +97,12 @@ def _row_text(row: LiveRow, now: float) -> str:
     return fit(text, SECTION_TEXT_LIMIT)
 
 
-def _row_line(row: LiveRow) -> str:
+def _row_line(row: LiveRow, now: float) -> str:
     name = escape_within(row.stream.name or UNNAMED, 100)
     title = f" — {escape_within(row.title, 100)}" if row.title else ""
-    return f"{name}{title} ({row.meeting_id})"
+    live_for = duration(row.stream.created_at, now)
+    age = f", live for {live_for}" if live_for is not None else ""
+    return f"{name}{title} ({row.meeting_id}){age}"
 
 
 def duration(created_at: str | None, now: float) -> str | None:
