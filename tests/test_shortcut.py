@@ -3,7 +3,9 @@ real dispatch, and the modal's submission."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -148,3 +150,17 @@ async def test_a_submission_for_a_stream_no_longer_live_says_so_in_the_channel(
     await send(rk_bot, picker.view_submission(ALLOWED, gone, "C0ANNOUNCE"))
     [post] = await slack.wait_calls("chat.postMessage")
     assert "tried to stop" in post.data["text"] and "No active livestream" in post.data["text"]
+
+
+async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_it(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    gate = asyncio.Event()
+    rk.catalog.list_answers.append(rk.catalog.list_after(gate))
+    sent = time.monotonic()
+    assert await suggest(rk_bot, "keyn") == []  # nothing yet, but within Slack's 3 s
+    assert time.monotonic() - sent < 3.0
+    gate.set()
+    [option] = await suggest(rk_bot, "keyn")  # the same read, finished meanwhile
+    assert option["value"] == meeting(1)
+    assert len(rk.catalog.list_calls()) == 1

@@ -260,10 +260,22 @@ class LiveCatalog:
             if r.method == "GET" and _MEETING_PATH.search(r.path)
         ]
 
+    def list_after(self, gate: asyncio.Event) -> Handler:
+        """A list answer given only once `gate` is set (for `list_answers`)."""
+
+        async def answer(request: web.Request) -> web.StreamResponse:
+            await gate.wait()
+            return await self._listing(request)
+
+        return answer
+
     async def _list(self, request: web.Request) -> web.StreamResponse:
         await self.server.received(request)
         if self.list_answers:
             return await self.list_answers.popleft()(request)
+        return await self._listing(request)
+
+    async def _listing(self, request: web.Request) -> web.StreamResponse:
         wanted = request.query.get("status")
         streams = [s for s in self.streams.values() if wanted in (None, s.status)]
         streams.sort(key=lambda s: s.created_at, reverse=request.query.get("sort_order") != "ASC")
