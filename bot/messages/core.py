@@ -86,7 +86,7 @@ def escape_within(text: str, limit: int) -> str:
         escaped = escape(text, keep)
         if len(escaped) <= limit or keep <= 1:
             return escaped
-        keep = max(1, keep - (len(escaped) - limit))
+        keep = max(1, min(keep - 1, keep * limit // len(escaped)))
 
 
 def the_livestream(meeting_id: str, names: Names | None, limit: int = NAME_LIMIT) -> str:
