@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 )
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.access import Access, Policy, RateLimit
+from bot.access import Access, Policy
 from bot.config import ConfigError, Settings
 from bot.doors import register_all
 from bot.doors.background import Background
@@ -28,6 +28,7 @@ from bot.doors.outbox import Outbox
 from bot.finding import FindService
 from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
+from bot.state import State, open_state
 from bot.stopping import StopService
 from bot.usergroups import SlackGroups, slack_error_code
 
@@ -124,11 +125,17 @@ class Bot:
     background: Background
     session: aiohttp.ClientSession
     authorize: CachedAuthorize
+    state: State
+
+    def health(self) -> dict[str, object]:
+        """What /healthz reports. Always ok while the process serves: a store or Slack
+        outage must not take every copy out of a load balancer."""
+        return {"ok": True, "state": self.state.status, "slack": self.authorize.slack}
 
     def reload(self, settings: Settings) -> None:
         """Apply new allowlists and rate limit without a restart."""
         self.service.access.policy = policy_of(settings)
-        self.service.rate_limit.per_minute = settings.rate_limit_per_user_per_minute
+        self.service.per_minute = settings.rate_limit_per_user_per_minute
 
     async def aclose(self) -> None:
         """Close the HTTP session shared by every Slack call."""
@@ -153,7 +160,7 @@ def web_client(
     )
 
 
-def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
+def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State) -> Bot:
     """Wire the doors to the use case. Call inside the running event loop."""
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
@@ -182,13 +189,14 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient) -> Bot:
     service = StopService(
         realtimekit,
         Access(policy_of(settings), SlackGroups(client)),
-        RateLimit(settings.rate_limit_per_user_per_minute),
+        settings.rate_limit_per_user_per_minute,
+        state,
     )
     outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
     background = Background()
     finder = FindService(realtimekit, service)
     register_all(app, service, outbox, background, settings.require_confirmation, finder)
-    return Bot(app, service, outbox, background, session, authorize)
+    return Bot(app, service, outbox, background, session, authorize, state)
 
 
 @contextlib.asynccontextmanager
@@ -196,7 +204,11 @@ async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
     """The bot with its clients open and its Slack token checked; all closed on the
     way out. Raises ConfigError when Slack rejects the bot token."""
     client = RealtimeKitClient.from_settings(settings)
-    bot = create_bot(settings, client)
+    url = settings.state_url.get() if settings.state_url is not None else None
+    # One namespace per RealtimeKit app: copies for the same app share it.
+    prefix = f"stop-livestream-bot:{settings.cloudflare_account_id}:{settings.realtimekit_app_id}:"
+    state = await open_state(url, prefix=prefix)
+    bot = create_bot(settings, client, state)
     retrying: asyncio.Task[None] | None = None
     try:
         await client.warm()
@@ -210,3 +222,4 @@ async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
             retrying.cancel()
         await bot.aclose()
         await client.aclose()
+        await state.aclose()

@@ -14,11 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from cachetools import TTLCache
-
 from bot import audit
-from bot.access import Access, Denial, RateLimit
-from bot.flight import SingleFlight
+from bot.access import Access, Denial
 from bot.realtimekit import (
     ApiError,
     Livestream,
@@ -35,14 +32,18 @@ from bot.realtimekit import (
     Unreachable,
     parse_meeting_id,
 )
+from bot.realtimekit.client import CALL_BUDGET_SECONDS
+from bot.realtimekit.codec import decode_result, encode_result
+from bot.state import Flight, MemoryState, State, Where
 
 log = logging.getLogger(__name__)
 
 Door = Literal["command", "button", "workflow", "shortcut", "stop_all"]
 
-REDELIVERY_WINDOW_SECONDS = 3600.0
-REDELIVERY_MEMORY = 100_000
 BUTTON_LIFETIME_SECONDS = 300.0
+# A copy that takes a meeting's stop holds it at most this long: past it, the copy is
+# presumed dead and another may call the API for that meeting.
+STOP_LOCK_SECONDS = CALL_BUDGET_SECONDS + 5.0
 
 # Slack IDs as they appear in payloads: users (U, W), bots (B), teams (T, E), channels
 # (C, G, D). Anything else is refused before it can reach mrkdwn as `<@...>`.
@@ -126,9 +127,11 @@ class Redelivered:
 
 @dataclass(frozen=True)
 class Admitted:
-    """The request is well formed and the person may act now."""
+    """The request is well formed and the person may act now (`where` the rate limit
+    was counted)."""
 
     meeting_id: MeetingId
+    where: Where = "shared"
 
 
 Outcome = Invalid | Denied | Attempted | Redelivered
@@ -210,20 +213,23 @@ class StopService:
     """Decides, stops (one API call per meeting at a time), audits and reports."""
 
     def __init__(
-        self, client: RealtimeKitClient, access: Access, rate_limit: RateLimit | None = None
+        self,
+        client: RealtimeKitClient,
+        access: Access,
+        per_minute: int = 0,
+        state: State | None = None,
     ) -> None:
         self._client = client
         self.access = access
-        self.rate_limit = rate_limit or RateLimit(0)
-        self._stopping: SingleFlight[MeetingId, StopResult] = SingleFlight()
-        self._delivered: TTLCache[str, bool] = TTLCache(
-            maxsize=REDELIVERY_MEMORY, ttl=REDELIVERY_WINDOW_SECONDS
-        )
+        self.per_minute = per_minute  # stops per person per minute; 0: no limit
+        # Redeliveries, single flight and the rate limit: across copies when shared.
+        self.state: State = state or MemoryState()
 
     async def stop(self, request: StopRequest, on_accepted: OnAccepted | None = None) -> Outcome:
         """Run one attempt; `on_accepted` is called once the person is authorised, just
         after the API call is under way."""
-        if self._seen_before(request.delivery_ids):
+        fresh, where = await self.state.first_time(*request.delivery_ids)
+        if not fresh:
             log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
             return Redelivered()
         request_id = new_request_id()
@@ -234,23 +240,21 @@ class StopService:
             if not isinstance(admitted, Admitted):
                 return admitted
             meeting_id = admitted.meeting_id
-            shared = self._stopping.running(meeting_id)
-            if shared:
-                log.info("meeting %s is already being stopped: sharing that call", meeting_id)
-            stopping = meeting_id
-            call = self._stopping.run(meeting_id, lambda: self._client.stop_livestream(stopping))
+            call = asyncio.ensure_future(self._stop_once(meeting_id))
             if on_accepted is not None:
                 on_accepted(meeting_id)  # after the call is under way, so it goes out first
-            result = await call
+            flight = await call
         except asyncio.CancelledError:
             # The bot is shutting down and the grace ran out: the attempt still gets its line.
             attempt.write(meeting_id, "allowed", outcome="interrupted")
             raise
         except Exception as error:
             raise self._crashed(request_id, attempt, meeting_id) from error
+        result = flight.value
+        places = (where, admitted.where, flight.where)
         attempt.write(
-            meeting_id, "allowed", api_status=api_status(result),
-            outcome=outcome_name(result), shared=shared,
+            meeting_id, "allowed", api_status=api_status(result), outcome=outcome_name(result),
+            shared=flight.joined, state="local" if "local" in places else "shared",
         )  # fmt: skip
         return Attempted(request_id, request.user_id, meeting_id, result)
 
@@ -298,14 +302,15 @@ class StopService:
         denial = _expired(request) or await self.access.check(
             request.user_id, request.channel_id, request.team_id
         )
+        where: Where = "shared"
         if denial is None and limited:
-            retry_after = self.rate_limit.take(request.user_id)
+            retry_after, where = await self.state.take(request.user_id, self.per_minute)
             if retry_after is not None:
                 denial = Denial("rate_limited", retry_after=retry_after)
         if denial is not None:
             attempt.write(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
             return Denied(request_id, request.user_id, meeting_id, denial)
-        return Admitted(meeting_id)
+        return Admitted(meeting_id, where)
 
     @staticmethod
     def _crashed(request_id: str, attempt: AttemptAudit, meeting_id: str | None) -> StopCrashed:
@@ -314,12 +319,17 @@ class StopService:
         attempt.write(meeting_id, "error", outcome="error")
         return StopCrashed(request_id)
 
-    def _seen_before(self, delivery_ids: tuple[str, ...]) -> bool:
-        """True for a redelivery; remembers these ids for REDELIVERY_WINDOW_SECONDS."""
-        seen = any(d in self._delivered for d in delivery_ids)
-        for delivery_id in delivery_ids:
-            self._delivered[delivery_id] = True
-        return seen
+    async def _stop_once(self, meeting_id: MeetingId) -> Flight[StopResult]:
+        """The API call for `meeting_id`: requests for a meeting already being stopped,
+        here or in another copy, share that call."""
+        flight = await self.state.run_once(
+            f"stop:{meeting_id}",
+            lambda: self._client.stop_livestream(meeting_id),
+            encode_result,
+            decode_result,
+            lock_ttl=STOP_LOCK_SECONDS,
+        )
+        return flight
 
 
 def _malformed(request: StopRequest, meeting_id: MeetingId | None) -> Problem | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -22,6 +23,8 @@ from bot.state.interface import (
 
 DEDUP_MAXSIZE = 100_000
 SUMMARY_MAXSIZE = 1_000
+
+log = logging.getLogger(__name__)
 
 
 class MemoryState:
@@ -67,6 +70,8 @@ class MemoryState:
     ) -> Flight[V]:
         """Concurrent callers for `key` in this process share one run of `work`."""
         joined = self._flights.running(key)
+        if joined:
+            log.info("%s is already under way in this process: sharing that call", key)
 
         async def alone() -> Flight[Any]:
             return Flight(await work(), False, "local")

@@ -265,6 +265,8 @@ class StoreState:
         `work`; the others wait for its value (pub/sub, re-reading the lock at least
         every MAX_POLL_SECONDS) and take the lock themselves once it expires."""
         joined = self._flights.running(key)
+        if joined:
+            log.info("%s is already under way in this process: sharing that call", key)
 
         async def coordinate() -> Flight[Any]:
             return await self._coordinate(key, work, encode, decode, lock_ttl)
