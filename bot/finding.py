@@ -9,6 +9,7 @@ Like bot.stopping it knows nothing of Bolt.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -219,7 +220,11 @@ class FindService:
 
     async def may_list(self, request: StopRequest) -> Denied | Invalid | None:
         """None when the person may see what is live; not audited (for type-ahead, which
-        asks at every keystroke)."""
+        asks at every keystroke). Without a channel, only the person is checked: the
+        shortcut's modal picks its channel in the same form, checked on submission."""
+        allowed = self._stops.access.policy.channel_ids
+        if request.channel_id is None and allowed:
+            request = dataclasses.replace(request, channel_id=min(allowed))
         return await self._admit(request, "", None)
 
     async def suggest(self, query: str, within: float) -> list[LiveRow] | ReadFailure | None:

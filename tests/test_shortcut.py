@@ -116,6 +116,15 @@ async def test_a_stranger_submitting_is_told_in_the_modal_and_nothing_is_called(
     assert (line["event"], line["door"], line["decision"]) == ("stop", "shortcut", "denied")
 
 
+async def test_with_a_channel_allowlist_the_picker_still_offers_what_is_live(
+    start_bot: StartBot, rk: StandInRealtimeKit
+) -> None:
+    # The modal has no channel until the person picks one; that is checked on submission.
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url, ALLOWED_CHANNEL_IDS="C0OPS")
+    [option] = await suggest(bot, "keyn")
+    assert option["value"] == meeting(1)
+
+
 async def test_a_submission_for_a_channel_outside_the_allowlist_is_refused_there(
     start_bot: StartBot, rk: StandInRealtimeKit
 ) -> None:
