@@ -25,6 +25,7 @@ from bot.config import ConfigError, Settings
 from bot.doors import register_all
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
+from bot.finding import FindService
 from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
 from bot.state import State, open_state
@@ -195,7 +196,8 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
     )
     outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
     background = Background()
-    register_all(app, service, outbox, background, settings.require_confirmation)
+    finder = FindService(realtimekit, service)
+    register_all(app, service, outbox, background, settings.require_confirmation, finder)
     return Bot(app, service, outbox, background, session, authorize, state)
 
 

@@ -56,6 +56,11 @@ def is_user_id(text: str) -> bool:
     return _USER_ID.fullmatch(text) is not None
 
 
+def is_channel_id(text: str) -> bool:
+    """True when `text` has the shape of a Slack channel ID."""
+    return _CHANNEL_ID.fullmatch(text) is not None
+
+
 @dataclass(frozen=True)
 class StopRequest:
     """What a door hands the use case: who asked, from where, for what text.
@@ -252,6 +257,14 @@ class StopService:
             shared=flight.joined, state="local" if "local" in places else "shared",
         )  # fmt: skip
         return Attempted(request_id, request.user_id, meeting_id, result)
+
+    async def may_stop(self, request: StopRequest) -> Invalid | Denied | None:
+        """None if `request` would be admitted now (the rate limit is left to `stop`,
+        which checks everything again and audits); else the refusal, audited once."""
+        request_id = new_request_id()
+        attempt = AttemptAudit("stop", request, request_id)
+        admitted = await self._admit(request, request_id, attempt, limited=False)
+        return None if isinstance(admitted, Admitted) else admitted
 
     async def status(self, request: StopRequest) -> Invalid | Denied | Looked:
         """Look up the meeting's active livestream, for an allowed person."""

@@ -53,8 +53,19 @@ def test_manifest_declares_all_three_doors_and_the_scopes() -> None:
     )
     assert "user_id" not in step["input_parameters"]["properties"]
     assert step["input_parameters"]["properties"]["channel_id"]["type"] == "slack#/types/channel_id"
-    assert set(step["input_parameters"]["required"]) == {"meeting_id", "user_context"}
+    assert set(step["input_parameters"]["required"]) == {"user_context"}
+    assert step["input_parameters"]["properties"]["meeting_name"]["type"] == "string"
     assert set(step["output_parameters"]["properties"]) == {"message", "meeting_id"}
     assert {"commands", "chat:write", "chat:write.public"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_manifest_declares_the_shortcut_and_the_options_load_url() -> None:
+    manifest = _manifest()
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("global", "stop_livestream_shortcut")
+    interactivity = manifest["settings"]["interactivity"]
+    # Type-ahead options come to the same path as every other request.
+    assert interactivity["message_menu_options_url"] == interactivity["request_url"]
+    assert interactivity["request_url"].endswith("/slack/events")

@@ -8,6 +8,7 @@ person would see in Slack, then the audit lines.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import re
@@ -41,6 +42,8 @@ _EMOJI = {
     ":x:": "[ERROR]",
     ":hourglass_flowing_sand:": "[...]",
     ":hourglass:": "[WAIT]",
+    ":red_circle:": "[LIVE]",
+    ":white_circle:": "[NONE]",
 }
 
 
@@ -65,7 +68,10 @@ def plain(mrkdwn: str) -> str:
 async def run_demo(out: TextIO = sys.stdout) -> int:
     """Run the scripted session; return the exit code."""
     slack = StandInSlack()
-    api = StandInRealtimeKit(live={LIVE_MEETING, WORKFLOW_MEETING})
+    api = StandInRealtimeKit()
+    now = time.time()
+    api.catalog.add(LIVE_MEETING, "Main stage", "Product launch", _iso(now - 42 * 60))
+    api.catalog.add(WORKFLOW_MEETING, "Backstage camera", "Launch rehearsal", _iso(now - 15 * 60))
     await slack.start()
     await api.start()
     signing_secret = secrets.token_hex(16)
@@ -133,27 +139,32 @@ class _Demo:
             f"Meetings {LIVE_MEETING} and {WORKFLOW_MEETING} are live."
         )
         await self.step(
-            f"1. @alice types: /stop-livestream {LIVE_MEETING}",
+            "1. @alice asks what is live: /stop-livestream list",
+            lambda: self.command("list", ALICE, "step0"),
+            lambda: len(self.slack.responses("step0")) >= 1,
+        )
+        await self.step(
+            f"2. @alice types: /stop-livestream {LIVE_MEETING}",
             lambda: self.command(LIVE_MEETING, ALICE, "step1"),
             lambda: self.channel_posts("step1") >= 1,
         )
         await self.step(
-            f"2. @alice types it again: /stop-livestream {LIVE_MEETING}",
+            f"3. @alice types it again: /stop-livestream {LIVE_MEETING}",
             lambda: self.command(LIVE_MEETING, ALICE, "step2"),
             lambda: self.channel_posts("step2") >= 1,
         )
         await self.step(
-            f"3. @mallory, who is not allowed, types: /stop-livestream {WORKFLOW_MEETING}",
+            f"4. @mallory, who is not allowed, types: /stop-livestream {WORKFLOW_MEETING}",
             lambda: self.command(WORKFLOW_MEETING, MALLORY, "step3"),
             lambda: len(self.slack.responses("step3")) >= 1,
         )
         await self.step(
-            "4. @alice mistypes: /stop-livestream 7c9e6679/../../accounts",
+            "5. @alice mistypes: /stop-livestream 7c9e6679/../../accounts",
             lambda: self.command("7c9e6679/../../accounts", ALICE, "step4"),
             lambda: len(self.slack.responses("step4")) >= 1,
         )
         await self.step(
-            f"5. @alice runs a workflow whose step 'Stop a livestream' names meeting {WORKFLOW_MEETING}",
+            f"6. @alice runs a workflow whose step 'Stop a livestream' names meeting {WORKFLOW_MEETING}",
             lambda: self.workflow_step(WORKFLOW_MEETING, ALICE),
             lambda: bool(self.slack.calls("functions.completeSuccess")),
         )
@@ -250,6 +261,10 @@ class _Demo:
             },
         }
         return await self.post(json.dumps(event), "application/json")
+
+
+def _iso(when: float) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _indent(text: str) -> str:

@@ -15,6 +15,7 @@ from bot import messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
+from bot.finding import FindService
 from bot.messages import Reply
 from bot.stopping import Redelivered, StopRequest, StopService
 
@@ -31,8 +32,14 @@ def parse_button_value(value: str) -> tuple[str, float | None]:
     return meeting_text, float(shown_at) if _SHOWN_AT.fullmatch(shown_at) else None
 
 
-def register(app: AsyncApp, service: StopService, outbox: Outbox, background: Background) -> None:
-    """Attach the stop button."""
+def register(
+    app: AsyncApp,
+    service: StopService,
+    outbox: Outbox,
+    background: Background,
+    finder: FindService | None = None,
+) -> None:
+    """Attach the stop button (its outcome names the livestream when `finder` can)."""
 
     @app.action(ACTION_ID)
     async def on_button(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -81,8 +88,10 @@ def register(app: AsyncApp, service: StopService, outbox: Outbox, background: Ba
                 await outbox.respond(
                     response_url, messages.pressed(meeting_text), replace_original=True
                 )
-            outcome = await service.stop(request)
+            names = finder.lookup() if finder is not None else None
+            outcome = await service.stop(request, names.start if names is not None else None)
+            read = await names.result() if names is not None else None
             if not isinstance(outcome, Redelivered):
-                await deliver(messages.render(outcome), outcome.request_id)
+                await deliver(messages.render(outcome, read), outcome.request_id)
 
         background.run(work(), deliver)

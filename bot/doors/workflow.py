@@ -2,10 +2,13 @@
 
 The person is the one who ran the workflow: `inputs["user_context"]["id"]`, which Slack
 fills in and a workflow's builder cannot type. `channel_id` only says where to announce
-the outcome."""
+the outcome. Without a `meeting_id`, `meeting_name` picks the one live livestream whose
+name or meeting title it is (ignoring case); none or several fail the step, naming the
+candidates."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from typing import Any
 
@@ -18,7 +21,9 @@ from bot import audit, messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
+from bot.finding import FindService, Found, ListFailed, Names, NoMatch
 from bot.messages import Reply
+from bot.messages.live import list_failed, no_match
 from bot.realtimekit import Stopped
 from bot.stopping import Attempted, Redelivered, StopRequest, StopService, new_request_id
 
@@ -27,8 +32,14 @@ log = logging.getLogger(__name__)
 CALLBACK_ID = "stop_livestream"
 
 
-def register(app: AsyncApp, service: StopService, outbox: Outbox, background: Background) -> None:
-    """Attach the custom step."""
+def register(
+    app: AsyncApp,
+    service: StopService,
+    outbox: Outbox,
+    background: Background,
+    finder: FindService | None = None,
+) -> None:
+    """Attach the custom step (`meeting_name` and named outcomes need `finder`)."""
 
     @app.function(CALLBACK_ID)
     async def on_step(
@@ -68,11 +79,32 @@ def register(app: AsyncApp, service: StopService, outbox: Outbox, background: Ba
             delivery_ids=delivery_ids,
         )
 
+        meeting_name = text_at(inputs, "meeting_name")
+
         async def work() -> None:
-            outcome = await service.stop(request)
+            stop = request
+            known: Names | None = None
+            if finder is not None and not stop.meeting_text.strip() and meeting_name:
+                found = await finder.find_by_name(stop, meeting_name)
+                match found:
+                    case Found(row=row):
+                        stop = dataclasses.replace(stop, meeting_text=row.meeting_id)
+                        known = row.names
+                    case NoMatch():
+                        await fail(no_match(found))
+                        return
+                    case ListFailed():
+                        await fail(list_failed(found))
+                        return
+                    case refused:
+                        await fail(messages.render(refused).text)
+                        return
+            names = finder.lookup(known) if finder is not None else None
+            outcome = await service.stop(stop, names.start if names is not None else None)
             if isinstance(outcome, Redelivered):
                 return
-            reply = messages.render(outcome)
+            read = await names.result() if names is not None else None
+            reply = messages.render(outcome, read)
             if isinstance(outcome, Attempted) and channel_id:
                 try:
                     await outbox.post(channel_id, reply, client)

@@ -6,6 +6,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.finding import Names
 from bot.realtimekit import (
     ApiError,
     Livestream,
@@ -29,6 +30,8 @@ CONFIRM_TITLE_LIMIT = 100
 CONFIRM_TEXT_LIMIT = 300
 MESSAGE_TEXT_LIMIT = 4000  # the notification fallback; Slack truncates past 40,000
 QUOTED_LIMIT = 500  # outside text (API messages, names) inside one of our sentences
+NAME_LIMIT = 200  # a livestream's name or a meeting's title, escaped, in a post
+CONFIRM_NAME_LIMIT = 80  # the same inside a confirm dialog (CONFIRM_TEXT_LIMIT in all)
 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
@@ -36,11 +39,15 @@ EXAMPLE_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
 
 USAGE = (
     "*Usage:*\n"
+    f"• `{COMMAND}` or `{COMMAND} list` shows you what is live, newest first, each with "
+    "a Stop button.\n"
     f"• `{COMMAND} <meeting-id>` stops the active livestream of that meeting "
     "and tells the channel.\n"
     f"• `{COMMAND} status <meeting-id>` shows, to you only, whether the meeting is live, "
     "with a button to stop it.\n"
+    f"• `{COMMAND} all` stops every live livestream, for the people allowed to.\n"
     f"• `{COMMAND} help` shows this message.\n"
+    "The shortcut *Stop a livestream* lets you pick one by name.\n"
     f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`."
 )
 
@@ -69,6 +76,29 @@ def escape(text: str, limit: int = QUOTED_LIMIT) -> str:
     """Make outside text inert in mrkdwn (no mentions, links or broadcasts), shortened
     to `limit` characters first."""
     return fit(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_within(text: str, limit: int) -> str:
+    """escape(text), shortened so that the escaped text itself is at most `limit`
+    characters (escaping can make a text up to five times longer)."""
+    keep = limit
+    while True:
+        escaped = escape(text, keep)
+        if len(escaped) <= limit or keep <= 1:
+            return escaped
+        keep = max(1, min(keep - 1, keep * limit // len(escaped)))
+
+
+def the_livestream(meeting_id: str, names: Names | None, limit: int = NAME_LIMIT) -> str:
+    """The words for the livestream: `the livestream *Name* of meeting *Title* (id)`,
+    with as much as is known."""
+    stream = ""
+    if names is not None and names.stream_name:
+        stream = f" *{escape_within(names.stream_name, limit)}*"
+    meeting = f"meeting `{meeting_id}`"
+    if names is not None and names.title:
+        meeting = f"meeting *{escape_within(names.title, limit)}* (`{meeting_id}`)"
+    return f"the livestream{stream} of {meeting}"
 
 
 def fit(text: str, limit: int) -> str:
@@ -184,8 +214,9 @@ _MALFORMED = {
 }
 
 
-def render(outcome: Invalid | Denied | Attempted) -> Reply:
-    """The reply for an outcome; public replies go to the channel."""
+def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) -> Reply:
+    """The reply for an outcome; public replies go to the channel. `names` (when read in
+    time) name the livestream and its meeting."""
     match outcome:
         case Invalid(text=text, request_id=request_id, problem="not_a_meeting_id"):
             return _reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
@@ -201,19 +232,20 @@ def render(outcome: Invalid | Denied | Attempted) -> Reply:
                     "a check shows the livestream is no longer live."
                 )
             return _reply(
-                f":octagonal_sign: {mention(done.user_id)} stopped the livestream of meeting "
-                f"`{done.meeting_id}`.{said}",
+                f":octagonal_sign: {mention(done.user_id)} stopped "
+                f"{the_livestream(done.meeting_id, names)}.{said}",
                 public=True,
             )
         case Attempted() as failed:
             assert not isinstance(failed.result, Stopped)
             reply = _reply(
-                f":warning: {mention(failed.user_id)} tried to stop the livestream of meeting "
-                f"`{failed.meeting_id}`, but it failed: {describe_failure(failed.result)}.",
+                f":warning: {mention(failed.user_id)} tried to stop "
+                f"{the_livestream(failed.meeting_id, names)}, but it failed: "
+                f"{describe_failure(failed.result)}.",
                 failed.request_id,
                 public=True,
             )
-            button = stop_button(failed.meeting_id, "Try again", shown_at=time.time())
+            button = stop_button(failed.meeting_id, "Try again", time.time(), names)
             reply.blocks.append({"type": "actions", "elements": [button]})
             return reply
 
@@ -227,23 +259,30 @@ _STATUS_ICONS = {
 
 
 def status_card(
-    looked: Looked | Invalid | Denied, issued_at: float, asked_to_stop: bool = False
+    looked: Looked | Invalid | Denied,
+    issued_at: float,
+    asked_to_stop: bool = False,
+    title: str | None = None,
 ) -> Reply:
     """The private card for `status`: what is on air, and a Stop button while it is LIVE.
 
     `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
-    stop, and the card asks them to confirm with the button."""
+    stop, and the card asks them to confirm with the button. `title` is the meeting's."""
     if not isinstance(looked, Looked):
         return render(looked)
     meeting_id = looked.meeting_id
     heading = f"*Livestream of meeting `{meeting_id}`*"
+    if title:
+        heading += f"\n*Meeting:* {escape_within(title, NAME_LIMIT)}"
+    names = Names(None, title)
     lines: list[str] = []
     match looked.result:
         case Livestream() as stream:
             icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
             lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
             if stream.name:
-                lines.append(f"*Name:* {escape(stream.name)}")
+                lines.append(f"*Name:* {escape_within(stream.name, NAME_LIMIT)}")
+            names = Names(stream.name, title)
             if stream.created_at:
                 lines.append(f"*Started:* {escape(stream.created_at)}")
             if stream.updated_at:
@@ -253,7 +292,7 @@ def status_card(
             live = stream.status == "LIVE"
             if asked_to_stop and not live:
                 lines.append("It is not live, so there is nothing to stop.")
-            button = stop_button(meeting_id, "Stop livestream", issued_at) if live else None
+            button = stop_button(meeting_id, "Stop livestream", issued_at, names) if live else None
         case NoActiveLivestream(message=message):
             said = f" (Cloudflare says: {escape(message)})" if message else ""
             lines.append(
@@ -264,7 +303,7 @@ def status_card(
             lines.append(
                 f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
             )
-            button = stop_button(meeting_id, "Stop anyway", issued_at)
+            button = stop_button(meeting_id, "Stop anyway", issued_at, names)
     if asked_to_stop and button is not None:
         lines.append("Press the button to stop it. It expires in 5 minutes.")
     reply = _reply("\n".join(lines), looked.request_id)
@@ -273,9 +312,13 @@ def status_card(
     return reply
 
 
-def stop_button(meeting_id: str, label: str, shown_at: float) -> dict[str, Any]:
-    """A danger button that stops `meeting_id`, behind a confirm dialog naming it. Its
-    value carries when it was shown, so it expires (BUTTON_LIFETIME_SECONDS)."""
+def stop_button(
+    meeting_id: str, label: str, shown_at: float, names: Names | None = None
+) -> dict[str, Any]:
+    """A danger button that stops `meeting_id`, behind a confirm dialog naming it (and
+    its livestream and title, when `names` has them). Its value carries when it was
+    shown, so it expires (BUTTON_LIFETIME_SECONDS)."""
+    what = the_livestream(meeting_id, names, CONFIRM_NAME_LIMIT)
     return {
         "type": "button",
         "action_id": ACTION_ID,
@@ -287,7 +330,7 @@ def stop_button(meeting_id: str, label: str, shown_at: float) -> dict[str, Any]:
             "text": {
                 "type": "mrkdwn",
                 "text": fit(
-                    f"This stops the livestream of meeting `{meeting_id}` for its whole audience.",
+                    f"This stops {what} for its whole audience.",
                     CONFIRM_TEXT_LIMIT,
                 ),
             },
@@ -360,6 +403,7 @@ __all__ = [
     "CONTEXT_TEXT_LIMIT",
     "EXAMPLE_ID",
     "MESSAGE_TEXT_LIMIT",
+    "NAME_LIMIT",
     "QUOTED_LIMIT",
     "SECTION_TEXT_LIMIT",
     "USAGE",
@@ -368,6 +412,7 @@ __all__ = [
     "describe_failure",
     "describe_lost",
     "escape",
+    "escape_within",
     "fit",
     "interrupted",
     "invalid_reason",
@@ -380,5 +425,6 @@ __all__ = [
     "status_card",
     "stop_button",
     "stopping",
+    "the_livestream",
     "usage",
 ]

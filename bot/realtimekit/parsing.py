@@ -137,9 +137,10 @@ class Page:
 def parse_livestream_page(
     status: int, headers: Mapping[str, str], body: bytes
 ) -> Page | ApiError | RateLimited | UnexpectedResponse:
-    """One page of GET .../livestreams. The API's schema puts the items and `paging` in
-    a `data` object; its own example has `data` as the list and `paging` at the top:
-    both are read. Stream keys and ingest servers are never kept."""
+    """One page of GET .../livestreams. The API's schema makes `data` one livestream
+    object with `paging` among its fields (the official SDK's model says so too); its own
+    example has `data` as the list and `paging` at the top: both are read, as is a `data`
+    object holding the list. Stream keys and ingest servers are never kept."""
     document = json_object(body)
     if not (200 <= status < 300 and document is not None and document.get("success") is True):
         return failure(status, headers, document)
@@ -148,7 +149,13 @@ def parse_livestream_page(
     items: object = data
     if isinstance(data, dict):
         paging = data.get("paging", paging)
-        items = next((v for k, v in data.items() if isinstance(v, list) and k != "paging"), [])
+        listed = [v for k, v in data.items() if isinstance(v, list) and k != "paging"]
+        if listed:
+            items = listed[0]
+        elif "meeting_id" in data:
+            items = [data]  # the schema's shape: the object is the livestream itself
+        else:
+            items = []
     if not isinstance(items, list):
         return UnexpectedResponse(status)
     streams = [s for s in (_live_stream(item) for item in items) if s is not None]
