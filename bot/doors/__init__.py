@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.doors import buttons, command, workflow
+from bot.doors import buttons, command, stop_all, workflow
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
 from bot.stopping import StopService
+from bot.stopping_all import StopAllService
 
 
 def register_all(
@@ -17,8 +18,11 @@ def register_all(
     outbox: Outbox,
     background: Background,
     confirm_first: bool = False,
+    stop_all_service: StopAllService | None = None,
 ) -> None:
     """Attach every door to `app`."""
-    command.register(app, service, outbox, background, confirm_first)
+    command.register(app, service, outbox, background, confirm_first, stop_all_service)
+    if stop_all_service is not None:
+        stop_all.register(app, stop_all_service, outbox, background)
     buttons.register(app, service, outbox, background)
     workflow.register(app, service, outbox, background)

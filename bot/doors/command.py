@@ -1,4 +1,4 @@
-"""The slash command: `/stop-livestream [help | status <id> | <id>]`."""
+"""The slash command: `/stop-livestream [help | status <id> | all | <id>]`."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import messages
+from bot.doors import stop_all as stop_all_door
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
 from bot.messages import Reply
 from bot.realtimekit import MeetingId
 from bot.stopping import Redelivered, StopRequest, StopService
+from bot.stopping_all import StopAllService
 
 COMMAND = messages.COMMAND
 
@@ -25,9 +27,10 @@ def register(
     outbox: Outbox,
     background: Background,
     confirm_first: bool = False,
+    stop_all: StopAllService | None = None,
 ) -> None:
     """Attach the slash command. With `confirm_first`, it shows the status card instead
-    of stopping."""
+    of stopping; `all` goes to the stop-all door."""
 
     @app.command(COMMAND)
     async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -40,6 +43,9 @@ def register(
             await ack(text=usage.text, blocks=usage.blocks)
             return
         await ack()
+        if word == "all" and not rest and stop_all is not None:
+            stop_all_door.on_command(body, stop_all, outbox, background)
+            return
         response_url = text_at(body, "response_url")
         wants_status = word == "status"
 

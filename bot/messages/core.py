@@ -40,6 +40,8 @@ USAGE = (
     "and tells the channel.\n"
     f"• `{COMMAND} status <meeting-id>` shows, to you only, whether the meeting is live, "
     "with a button to stop it.\n"
+    f"• `{COMMAND} all` stops every live livestream at once, after a private confirmation "
+    "(only for people on the stop-all list).\n"
     f"• `{COMMAND} help` shows this message.\n"
     f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`."
 )

@@ -19,6 +19,7 @@ import anyio.lowlevel
 import httpx
 
 from bot.config import Secret, Settings
+from bot.realtimekit.pacing import Pacer
 from bot.realtimekit.parsing import (
     Page,
     parse_livestream_page,
@@ -81,6 +82,8 @@ class RealtimeKitClient:
         backoff: float = 0.5,
         max_retry_after: float = 5.0,
         budget: float = CALL_BUDGET_SECONDS,
+        requests_per_window: int | None = None,
+        window_seconds: float | None = None,
     ) -> None:
         self._account = f"/accounts/{account_id}"
         self._app = f"{self._account}/realtime/kit/{app_id}"
@@ -94,6 +97,8 @@ class RealtimeKitClient:
         # of httpcore's queue.
         self._limit = asyncio.Semaphore(max_concurrency)
         self._pools = SplitPools(base_url, timeout, max_concurrency)
+        # Every request counts against RealtimeKit's limit (pacing.py).
+        self.pacer = Pacer(requests_per_window, window_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RealtimeKitClient:
@@ -218,7 +223,10 @@ class RealtimeKitClient:
                 if last.status == 429:
                     retry_after = parse_retry_after(last.headers.get("retry-after"))
                     if retry_after is not None and retry_after > self._max_retry_after:
-                        return last
+                        return last  # the caller decides whether to wait (a batch does)
+                    # Over the limit every call is refused: hold them all while this one
+                    # waits to retry, not just this one.
+                    self.pacer.pause(wait if retry_after is None else retry_after)
                     wait = wait if retry_after is None else retry_after
                 elif not (idempotent and last.status in _LOST_STATUSES):
                     return last
@@ -231,8 +239,10 @@ class RealtimeKitClient:
     async def _attempt(self, method: str, path: str) -> Answer | TimedOut | Unreachable:
         """One request, bounded as a whole by the timeout (not per socket read)."""
         try:
-            async with self._limit, asyncio.timeout(self._timeout):
-                return await self._pools.send(method, path, self._token)
+            async with self._limit:
+                await self.pacer.acquire()  # outside the timeout: waiting is not the API's
+                async with asyncio.timeout(self._timeout):
+                    return await self._pools.send(method, path, self._token)
         except httpx.ConnectTimeout:
             return Unreachable("connect_timeout")
         except httpx.ConnectError as error:
