@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,7 +34,6 @@ from bot.realtimekit.results import (
     ApiError,
     ListResult,
     LiveList,
-    LiveStream,
     Livestream,
     Lost,
     MeetingId,
@@ -49,6 +50,15 @@ from bot.realtimekit.results import (
     Unreachable,
     UnreachableReason,
 )
+
+# httpcore imports sniffio afresh each time it makes a lock (httpcore/_synchronization.py,
+# current_async_library), about 8 times per request. sniffio is not installed (anyio no
+# longer needs it) and Python does not cache a failed import, so each one searched
+# sys.path: 8,000 failed imports took 1.37 s of CPU here, 0.05 s once marked absent,
+# i.e. ~1.3 ms per API call saved. Marked absent, the import fails at once and httpcore
+# assumes asyncio, which is what runs it.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 MAX_BODY_BYTES = 1_000_000
 # Every call, retries and status reads included, ends within this many seconds: less
@@ -173,25 +183,41 @@ class RealtimeKitClient:
         return answer
 
     async def list_live(self) -> ListResult:
-        """Every LIVE livestream of the app, newest first, following every page."""
-        streams: list[LiveStream] = []
-        for page_no in range(1, LIST_MAX_PAGES + 1):
-            path = (
-                f"{self._app}/livestreams?status=LIVE&sort_order=DSC"
-                f"&per_page={LIST_PAGE_SIZE}&page_no={page_no}"
-            )
-            answer = await self._call("GET", path, idempotent=True)
-            if not isinstance(answer, Answer):
-                return answer
-            page = parse_livestream_page(answer.status, answer.headers, answer.body)
+        """Every LIVE livestream of the app, newest first, following every page. Once
+        the first page gives the total, the other pages are read at once (a stop-all of
+        1,000 streams read its 10 pages in 2 x D instead of 10 x D)."""
+        first = await self._live_page(1)
+        if not isinstance(first, Page):
+            return first
+        pages = [first]
+        page_no = 1
+        if first.more and first.total is not None:
+            page_no = min(LIST_MAX_PAGES, -(-first.total // LIST_PAGE_SIZE))
+            for page in await asyncio.gather(*map(self._live_page, range(2, page_no + 1))):
+                if not isinstance(page, Page):
+                    return page
+                pages.append(page)
+        # No total given, or the list grew meanwhile: follow `more` one page at a time.
+        while pages[-1].more and page_no < LIST_MAX_PAGES:
+            page_no += 1
+            page = await self._live_page(page_no)
             if not isinstance(page, Page):
                 return page
-            streams.extend(s for s in page.streams if s.status in ("", "LIVE"))
-            if not page.more:
-                break
+            pages.append(page)
+        streams = [s for p in pages for s in p.streams if s.status in ("", "LIVE")]
         unique = {s.meeting_id: s for s in reversed(streams)}  # one row per meeting
         newest = sorted(unique.values(), key=lambda s: s.created_at or "", reverse=True)
         return LiveList(tuple(newest))
+
+    async def _live_page(self, page_no: int) -> Page | ReadFailure:
+        path = (
+            f"{self._app}/livestreams?status=LIVE&sort_order=DSC"
+            f"&per_page={LIST_PAGE_SIZE}&page_no={page_no}"
+        )
+        answer = await self._call("GET", path, idempotent=True)
+        if not isinstance(answer, Answer):
+            return answer
+        return parse_livestream_page(answer.status, answer.headers, answer.body)
 
     async def get_meeting(self, meeting_id: MeetingId) -> MeetingResult:
         """The meeting itself (its title)."""
