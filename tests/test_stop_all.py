@@ -93,13 +93,13 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
     meetings = live_app.add(250)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    live_app.throttle(3.0, retry_after=1)  # from the press's first request on
+    live_app.throttle(3.0, retry_after=1, stops_only=True)  # from the first stop on
     started = time.monotonic()
     await press(bot, button["value"])
     [post] = await summary_posts(slack, within=15)
     elapsed = time.monotonic() - started
 
-    assert live_app.throttled > 0  # the batch did meet the 429s
+    assert live_app.throttled >= 50  # the stops did meet the 429s
     assert live_app.stopped == {m: 1 for m in meetings} and live_app.live == {}
     assert not live_app.not_live_stops  # nothing was stopped a second time
     assert post["channel"] == "C0OPS"
@@ -130,6 +130,19 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
         ("stop_all", total["batch_id"], "stopped")
     }
     assert len(slack.calls("chat.postMessage")) == 1
+
+
+async def test_a_429_on_reading_the_list_is_waited_out(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+) -> None:
+    meetings = live_app.add(3)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    live_app.throttle(2.5, retry_after=1)  # the press's list read meets it first
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert "3 stopped" in post["text"]
+    assert live_app.throttled >= 3 and live_app.stopped == {m: 1 for m in meetings}
 
 
 async def test_nobody_may_stop_all_when_neither_setting_is_set(

@@ -49,6 +49,7 @@ class FakeLiveApp(StandInServer):
         self.throttled = 0  # 429s answered
         self._throttle: tuple[float, float] | None = None  # (seconds, retry_after)
         self._throttle_from: float | None = None
+        self._throttle_stops_only = False
         self._count = 0
         app = self.PREFIX + "/accounts/{account}/realtime/kit/{app}"
         self.app.router.add_get(app + "/livestreams", self._list)
@@ -75,11 +76,14 @@ class FakeLiveApp(StandInServer):
         """Live meetings as the list endpoint sorts them with sort_order=DSC."""
         return list(reversed(self.live))
 
-    def throttle(self, seconds: float, retry_after: float = 1.0) -> None:
+    def throttle(
+        self, seconds: float, retry_after: float = 1.0, *, stops_only: bool = False
+    ) -> None:
         """Answer every request with 429 (Retry-After: `retry_after`) for `seconds`,
-        counted from the next request."""
+        counted from the next request (with `stops_only`: the next stop, and only stops)."""
         self._throttle = (seconds, retry_after)
         self._throttle_from = None
+        self._throttle_stops_only = stops_only
 
     async def _guard(self, request: web.Request) -> web.StreamResponse | None:
         """Record, count in flight, wait the delay; a 429 while throttled."""
@@ -87,7 +91,8 @@ class FakeLiveApp(StandInServer):
         await self.received(request)
         if self.delay:
             await asyncio.sleep(self.delay)
-        if self._throttle is not None:
+        is_stop = request.path.endswith("/active-livestream/stop")
+        if self._throttle is not None and (is_stop or not self._throttle_stops_only):
             now = time.monotonic()
             if self._throttle_from is None:
                 self._throttle_from = now
