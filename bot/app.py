@@ -114,10 +114,12 @@ class CachedAuthorize:
 
 class _IgnoreTokenSkippedWarning(logging.Filter):
     """Bolt reads SLACK_BOT_TOKEN from the environment even when `authorize` is given,
-    then warns that it ignores it; our authorize supplies that very token."""
+    then warns that it ignores it ("will be unused" when, as here, a `client` is given
+    too); our authorize supplies that very token."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "will be ignored" not in str(record.msg)
+        message = str(record.msg)
+        return "will be ignored" not in message and "will be unused" not in message
 
 
 @dataclass

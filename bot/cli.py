@@ -93,12 +93,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return load_settings(read_environment(env_file, must_exist=must_exist), mode)
 
     async def run() -> None:
-        stop = stop_on_signals()
+        stop, hurry = stop_on_signals()
         if mode == "http":
             port = settings.port if args.port is None else args.port
-            await serve_http(settings, args.host, port, stop, reload=reload)
+            await serve_http(settings, args.host, port, stop, reload=reload, hurry=hurry)
         else:
-            await serve_socket(settings, stop, reload=reload)
+            await serve_socket(settings, stop, reload=reload, hurry=hurry)
 
     try:
         asyncio.run(run())

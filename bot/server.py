@@ -14,9 +14,11 @@ from collections.abc import Callable
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
 
-from bot.app import Bot, running_bot
+from bot.app import BAD_TOKEN_ERRORS, Bot, running_bot
 from bot.config import ConfigError, Settings
+from bot.usergroups import slack_error_code
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +45,21 @@ def http_app(bot: Bot) -> web.Application:
 Reload = Callable[[], Settings]
 
 
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT."""
-    stop = asyncio.Event()
+def stop_on_signals() -> tuple[asyncio.Event, asyncio.Event]:
+    """Two events: `stop`, set by the first SIGTERM or SIGINT (finish what is in flight,
+    within the grace), and `hurry`, set by a second one (stop waiting at once)."""
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("second signal: not waiting for stops in flight any longer")
+            hurry.set()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+        loop.add_signal_handler(sig, on_signal)
+    return stop, hurry
 
 
 def reload_on_sighup(bot: Bot, reload: Reload | None) -> None:
@@ -84,8 +94,10 @@ async def serve_http(
     stop: asyncio.Event,
     started: asyncio.Future[int] | None = None,
     reload: Reload | None = None,
+    hurry: asyncio.Event | None = None,
 ) -> None:
-    """Serve HTTP mode until `stop` is set; `started` gets the bound port."""
+    """Serve HTTP mode until `stop` is set; `started` gets the bound port; `hurry` cuts
+    the wait for work in flight short."""
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
         runner = web.AppRunner(http_app(bot), access_log=None, handle_signals=False)
@@ -100,7 +112,7 @@ async def serve_http(
             await stop.wait()
             await site.stop()
             log.info("shutting down: no longer accepting requests; finishing stops in flight")
-            await _drain(bot)
+            await _drain(bot, hurry)
         finally:
             await runner.cleanup()
 
@@ -110,22 +122,54 @@ async def serve_socket(
     stop: asyncio.Event,
     started: asyncio.Future[None] | None = None,
     reload: Reload | None = None,
+    hurry: asyncio.Event | None = None,
 ) -> None:
-    """Serve Socket Mode until `stop` is set."""
+    """Serve Socket Mode until `stop` is set, which also ends a connection attempt that
+    Slack keeps refusing. Raises ConfigError when Slack rejects the app token."""
     assert settings.slack_app_token is not None
+    app_token = settings.slack_app_token.get()
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get())
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected in Socket Mode")
-        if started is not None:
-            started.set_result(None)
+        url = await _open_url(bot, app_token)
+        handler = AsyncSocketModeHandler(bot.app, app_token)
+        handler.client.wss_uri = url  # the first connection uses it; None: ask again
+        # slack-sdk retries a failed connection forever: wait for it or for `stop`.
+        connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if connecting.done() and connecting.exception() is None:
+                log.info("connected in Socket Mode")
+                if started is not None:
+                    started.set_result(None)
+                await stopping
         finally:
+            connecting.cancel()
+            stopping.cancel()
             await handler.close_async()  # type: ignore[no-untyped-call]
             log.info("shutting down: disconnected from Slack; finishing stops in flight")
-            await _drain(bot)
+            await _drain(bot, hurry)
+
+
+async def _open_url(bot: Bot, app_token: str) -> str | None:
+    """A Socket Mode URL from Slack: a rejected app token is a configuration error, not
+    something to retry every 10 s. Other failures are left to slack-sdk's retries."""
+    try:
+        response = await bot.outbox.client.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        if code in BAD_TOKEN_ERRORS:
+            raise ConfigError(
+                [f"SLACK_APP_TOKEN was rejected by Slack ({code}): create an app-level token "
+                 "with the connections:write scope under Basic Information"]
+            ) from None  # fmt: skip
+        log.warning("Slack refused to open Socket Mode (%s); retrying", code)
+        return None
+    except Exception as error:
+        log.warning("could not reach Slack to open Socket Mode (%s)", type(error).__name__)
+        return None
+    url = response.get("url")
+    return url if isinstance(url, str) else None
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:
@@ -135,6 +179,6 @@ def _bound_port(runner: web.AppRunner, asked: int) -> int:
     return asked
 
 
-async def _drain(bot: Bot) -> None:
-    if not await bot.background.drain(SHUTDOWN_GRACE_SECONDS):
+async def _drain(bot: Bot, hurry: asyncio.Event | None = None) -> None:
+    if not await bot.background.drain(SHUTDOWN_GRACE_SECONDS, hurry):
         log.warning("gave up waiting for stops in flight after %ss", SHUTDOWN_GRACE_SECONDS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncApp
 
-from bot.doors import buttons, command, stop_all, workflow
+from bot.doors import buttons, command, guard, stop_all, workflow
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
 from bot.stopping import StopService
@@ -21,6 +21,7 @@ def register_all(
     stop_all_service: StopAllService | None = None,
 ) -> None:
     """Attach every door to `app`."""
+    guard.register(app)
     command.register(app, service, outbox, background, confirm_first, stop_all_service)
     if stop_all_service is not None:
         stop_all.register(app, stop_all_service, outbox, background)
