@@ -30,6 +30,7 @@ from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
 from bot.state import State, open_state
 from bot.stopping import StopService
+from bot.stopping_all import StopAllService
 from bot.usergroups import SlackGroups, slack_error_code
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,11 @@ def policy_of(settings: Settings) -> Policy:
         usergroup_ids=settings.allowed_usergroup_ids,
         channel_ids=settings.allowed_channel_ids,
     )
+
+
+def stop_all_policy_of(settings: Settings) -> Policy:
+    """Who may stop everything at once (on top of `policy_of`)."""
+    return Policy(settings.allowed_stop_all_user_ids, settings.allowed_stop_all_usergroup_ids)
 
 
 class CachedAuthorize:
@@ -128,6 +134,7 @@ class Bot:
     session: aiohttp.ClientSession
     authorize: CachedAuthorize
     state: State
+    stop_all: StopAllService | None = None
 
     def health(self) -> dict[str, object]:
         """What /healthz reports. Always ok while the process serves: a store or Slack
@@ -138,6 +145,8 @@ class Bot:
         """Apply new allowlists and rate limit without a restart."""
         self.service.access.policy = policy_of(settings)
         self.service.per_minute = settings.rate_limit_per_user_per_minute
+        if self.stop_all is not None:
+            self.stop_all.access.policy = stop_all_policy_of(settings)
 
     async def aclose(self) -> None:
         """Close the HTTP session shared by every Slack call."""
@@ -197,8 +206,14 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
     outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
     background = Background()
     finder = FindService(realtimekit, service)
-    register_all(app, service, outbox, background, settings.require_confirmation, finder)
-    return Bot(app, service, outbox, background, session, authorize, state)
+    stop_all = StopAllService(
+        service,
+        realtimekit,
+        Access(stop_all_policy_of(settings), SlackGroups(client)),
+        settings.cloudflare_max_concurrency,
+    )
+    register_all(app, service, outbox, background, settings.require_confirmation, finder, stop_all)
+    return Bot(app, service, outbox, background, session, authorize, state, stop_all)
 
 
 @contextlib.asynccontextmanager

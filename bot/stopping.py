@@ -319,6 +319,11 @@ class StopService:
         attempt.write(meeting_id, "error", outcome="error")
         return StopCrashed(request_id)
 
+    async def stop_shared(self, meeting_id: MeetingId) -> Flight[StopResult]:
+        """One meeting's API call for a bulk action (no checks, no audit: the caller
+        does both), shared with any stop of that meeting already under way."""
+        return await self._stop_once(meeting_id)
+
     async def _stop_once(self, meeting_id: MeetingId) -> Flight[StopResult]:
         """The API call for `meeting_id`: requests for a meeting already being stopped,
         here or in another copy, share that call."""

@@ -1,4 +1,4 @@
-"""The slash command: `/stop-livestream [list | help | status <id> | <id>]`."""
+"""The slash command: `/stop-livestream [list | help | status <id> | all | <id>]`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import messages
 from bot.doors import listing
+from bot.doors import stop_all as stop_all_door
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
@@ -17,6 +18,7 @@ from bot.finding import NAMES_WAIT_SECONDS, FindService
 from bot.messages import Reply
 from bot.realtimekit import MeetingId
 from bot.stopping import Looked, Redelivered, StopRequest, StopService
+from bot.stopping_all import StopAllService
 
 COMMAND = messages.COMMAND
 
@@ -28,10 +30,11 @@ def register(
     background: Background,
     confirm_first: bool = False,
     finder: FindService | None = None,
+    stop_all: StopAllService | None = None,
 ) -> None:
     """Attach the slash command. With `confirm_first`, it shows the status card instead
     of stopping; with `finder`, no text (or `list`) lists what is live and the replies
-    name the livestream and its meeting."""
+    name the livestream and its meeting; `all` goes to the stop-all door."""
 
     @app.command(COMMAND)
     async def on_command(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -44,6 +47,9 @@ def register(
             await ack(text=usage.text, blocks=usage.blocks)
             return
         await ack()
+        if word == "all" and not rest and stop_all is not None:
+            stop_all_door.on_command(body, stop_all, outbox, background)
+            return
         response_url = text_at(body, "response_url")
         wants_status = word == "status"
         wants_list = finder is not None and word in ("", "list") and not rest.strip()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import importlib.util
 import socket
+import sys
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -19,6 +21,7 @@ import anyio.lowlevel
 import httpx
 
 from bot.config import Secret, Settings
+from bot.realtimekit.pacing import Pacer
 from bot.realtimekit.parsing import (
     Page,
     parse_livestream_page,
@@ -31,7 +34,6 @@ from bot.realtimekit.results import (
     ApiError,
     ListResult,
     LiveList,
-    LiveStream,
     Livestream,
     Lost,
     MeetingId,
@@ -48,6 +50,15 @@ from bot.realtimekit.results import (
     Unreachable,
     UnreachableReason,
 )
+
+# httpcore imports sniffio afresh each time it makes a lock (httpcore/_synchronization.py,
+# current_async_library), about 8 times per request. sniffio is not installed (anyio no
+# longer needs it) and Python does not cache a failed import, so each one searched
+# sys.path: 8,000 failed imports took 1.37 s of CPU here, 0.05 s once marked absent,
+# i.e. ~1.3 ms per API call saved. Marked absent, the import fails at once and httpcore
+# assumes asyncio, which is what runs it.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 MAX_BODY_BYTES = 1_000_000
 # Every call, retries and status reads included, ends within this many seconds: less
@@ -81,6 +92,8 @@ class RealtimeKitClient:
         backoff: float = 0.5,
         max_retry_after: float = 5.0,
         budget: float = CALL_BUDGET_SECONDS,
+        requests_per_window: int | None = None,
+        window_seconds: float | None = None,
     ) -> None:
         self._account = f"/accounts/{account_id}"
         self._app = f"{self._account}/realtime/kit/{app_id}"
@@ -94,6 +107,8 @@ class RealtimeKitClient:
         # of httpcore's queue.
         self._limit = asyncio.Semaphore(max_concurrency)
         self._pools = SplitPools(base_url, timeout, max_concurrency)
+        # Every request counts against RealtimeKit's limit (pacing.py).
+        self.pacer = Pacer(requests_per_window, window_seconds)
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RealtimeKitClient:
@@ -168,25 +183,41 @@ class RealtimeKitClient:
         return answer
 
     async def list_live(self) -> ListResult:
-        """Every LIVE livestream of the app, newest first, following every page."""
-        streams: list[LiveStream] = []
-        for page_no in range(1, LIST_MAX_PAGES + 1):
-            path = (
-                f"{self._app}/livestreams?status=LIVE&sort_order=DSC"
-                f"&per_page={LIST_PAGE_SIZE}&page_no={page_no}"
-            )
-            answer = await self._call("GET", path, idempotent=True)
-            if not isinstance(answer, Answer):
-                return answer
-            page = parse_livestream_page(answer.status, answer.headers, answer.body)
+        """Every LIVE livestream of the app, newest first, following every page. Once
+        the first page gives the total, the other pages are read at once (a stop-all of
+        1,000 streams read its 10 pages in 2 x D instead of 10 x D)."""
+        first = await self._live_page(1)
+        if not isinstance(first, Page):
+            return first
+        pages = [first]
+        page_no = 1
+        if first.more and first.total is not None:
+            page_no = min(LIST_MAX_PAGES, -(-first.total // LIST_PAGE_SIZE))
+            for page in await asyncio.gather(*map(self._live_page, range(2, page_no + 1))):
+                if not isinstance(page, Page):
+                    return page
+                pages.append(page)
+        # No total given, or the list grew meanwhile: follow `more` one page at a time.
+        while pages[-1].more and page_no < LIST_MAX_PAGES:
+            page_no += 1
+            page = await self._live_page(page_no)
             if not isinstance(page, Page):
                 return page
-            streams.extend(s for s in page.streams if s.status in ("", "LIVE"))
-            if not page.more:
-                break
+            pages.append(page)
+        streams = [s for p in pages for s in p.streams if s.status in ("", "LIVE")]
         unique = {s.meeting_id: s for s in reversed(streams)}  # one row per meeting
         newest = sorted(unique.values(), key=lambda s: s.created_at or "", reverse=True)
         return LiveList(tuple(newest))
+
+    async def _live_page(self, page_no: int) -> Page | ReadFailure:
+        path = (
+            f"{self._app}/livestreams?status=LIVE&sort_order=DSC"
+            f"&per_page={LIST_PAGE_SIZE}&page_no={page_no}"
+        )
+        answer = await self._call("GET", path, idempotent=True)
+        if not isinstance(answer, Answer):
+            return answer
+        return parse_livestream_page(answer.status, answer.headers, answer.body)
 
     async def get_meeting(self, meeting_id: MeetingId) -> MeetingResult:
         """The meeting itself (its title)."""
@@ -218,7 +249,10 @@ class RealtimeKitClient:
                 if last.status == 429:
                     retry_after = parse_retry_after(last.headers.get("retry-after"))
                     if retry_after is not None and retry_after > self._max_retry_after:
-                        return last
+                        return last  # the caller decides whether to wait (a batch does)
+                    # Over the limit every call is refused: hold them all while this one
+                    # waits to retry, not just this one.
+                    self.pacer.pause(wait if retry_after is None else retry_after)
                     wait = wait if retry_after is None else retry_after
                 elif not (idempotent and last.status in _LOST_STATUSES):
                     return last
@@ -231,8 +265,10 @@ class RealtimeKitClient:
     async def _attempt(self, method: str, path: str) -> Answer | TimedOut | Unreachable:
         """One request, bounded as a whole by the timeout (not per socket read)."""
         try:
-            async with self._limit, asyncio.timeout(self._timeout):
-                return await self._pools.send(method, path, self._token)
+            async with self._limit:
+                await self.pacer.acquire()  # outside the timeout: waiting is not the API's
+                async with asyncio.timeout(self._timeout):
+                    return await self._pools.send(method, path, self._token)
         except httpx.ConnectTimeout:
             return Unreachable("connect_timeout")
         except httpx.ConnectError as error:

@@ -128,10 +128,12 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of livestreams and whether more follow."""
+    """One page of livestreams, whether more follow, and how many there are in all
+    (`total`, when the API says)."""
 
     streams: list[LiveStream]
     more: bool
+    total: int | None = None
 
 
 def parse_livestream_page(
@@ -160,11 +162,13 @@ def parse_livestream_page(
         return UnexpectedResponse(status)
     streams = [s for s in (_live_stream(item) for item in items) if s is not None]
     more = False
+    total: int | None = None
     if isinstance(paging, dict):
-        end, total = paging.get("end_offset"), paging.get("total_count")
-        if isinstance(end, int) and isinstance(total, int):
-            more = end < total and bool(items)
-    return Page(streams, more)
+        end, total_count = paging.get("end_offset"), paging.get("total_count")
+        if isinstance(end, int) and isinstance(total_count, int):
+            more = end < total_count and bool(items)
+            total = total_count
+    return Page(streams, more, total)
 
 
 def _live_stream(item: object) -> LiveStream | None:
