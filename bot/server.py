@@ -1,4 +1,5 @@
-"""Runners: HTTP mode (POST /slack/events, GET /healthz) and Socket Mode.
+"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics) and Socket Mode
+(with GET /metrics and GET /healthz on METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
 flight up to SHUTDOWN_GRACE_SECONDS to finish, and return.
@@ -14,7 +15,10 @@ from collections.abc import Callable
 from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot import metrics
 from bot.app import Bot, running_bot
 from bot.config import ConfigError, Settings
 
@@ -25,7 +29,7 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 
 
 def http_app(bot: Bot) -> web.Application:
-    """The aiohttp application: the two routes, nothing else, bodies capped."""
+    """The aiohttp application: the three routes, nothing else, bodies capped."""
 
     async def events(request: web.Request) -> web.Response:
         response = await bot.app.async_dispatch(await to_bolt_request(request))
@@ -37,6 +41,8 @@ def http_app(bot: Bot) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.serve_metrics)
+    app.middlewares.insert(0, metrics.time_acks)  # outermost: it times the whole answer
     return app
 
 
@@ -115,17 +121,30 @@ async def serve_socket(
     assert settings.slack_app_token is not None
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get())
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected in Socket Mode")
-        if started is not None:
-            started.set_result(None)
+        handler = TimedSocketModeHandler(bot.app, settings.slack_app_token.get())
+        port = settings.metrics_port
+        scraped = await metrics.start_server(port, bot.health) if port is not None else None
         try:
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("connected in Socket Mode")
+            if started is not None:
+                started.set_result(None)
             await stop.wait()
         finally:
             await handler.close_async()  # type: ignore[no-untyped-call]
+            if scraped is not None:
+                await scraped.cleanup()
             log.info("shutting down: disconnected from Slack; finishing stops in flight")
             await _drain(bot)
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, timing each envelope from its arrival to its ack."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        """Dispatch and ack `req`, observing the time taken."""
+        with metrics.ACK_SECONDS.labels("socket").time():
+            await super().handle(client, req)  # type: ignore[arg-type]
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:

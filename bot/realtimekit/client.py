@@ -18,6 +18,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
+from bot import metrics
 from bot.config import Secret, Settings
 from bot.realtimekit.parsing import (
     Page,
@@ -232,7 +233,11 @@ class RealtimeKitClient:
         """One request, bounded as a whole by the timeout (not per socket read)."""
         try:
             async with self._limit, asyncio.timeout(self._timeout):
-                return await self._pools.send(method, path, self._token)
+                with (
+                    metrics.API_IN_FLIGHT.track_inprogress(),
+                    metrics.API_SECONDS.labels(method).time(),
+                ):
+                    return await self._pools.send(method, path, self._token)
         except httpx.ConnectTimeout:
             return Unreachable("connect_timeout")
         except httpx.ConnectError as error:

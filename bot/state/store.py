@@ -23,6 +23,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import RedisError
 
+from bot import metrics
 from bot.flight import SingleFlight
 from bot.state import scripts
 from bot.state.interface import (
@@ -155,6 +156,7 @@ class StoreState:
 
     def _failed(self, error: BaseException | str) -> None:
         """Go local, warn (at most once a minute) and probe until the store answers."""
+        metrics.STATE_ERRORS.inc()
         self._up = False
         now = time.monotonic()
         if self._warned_at is None or now - self._warned_at >= WARN_EVERY_SECONDS:
