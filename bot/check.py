@@ -10,6 +10,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
 from redis.asyncio import Redis
@@ -199,8 +200,8 @@ async def _state_store(url: str) -> Result:
     try:
         async with asyncio.timeout(STATE_PING_SECONDS):
             await client.ping()
-    except AuthenticationError as error:
-        if "required" in str(error).lower():  # NOAUTH: the URL carries no password
+    except AuthenticationError:
+        if not urlsplit(url).password:
             return Result(False, what, "the store wants a password: put it in STATE_URL")
         return Result(
             False, what, "the store refused the password: check the password in STATE_URL"
