@@ -29,7 +29,7 @@ from bot.finding import FindService
 from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
 from bot.state import State, open_state
-from bot.stopping import StopService
+from bot.stopping import STOP_LOCK_SECONDS, StopService
 from bot.stopping_all import StopAllService
 from bot.usergroups import SlackGroups, slack_error_code
 
@@ -202,6 +202,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         Access(policy_of(settings), SlackGroups(client)),
         settings.rate_limit_per_user_per_minute,
         state,
+        lock_ttl=settings.stop_lock_seconds or STOP_LOCK_SECONDS,
     )
     outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
     background = Background()

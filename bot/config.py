@@ -97,6 +97,9 @@ class Settings:
     allowed_stop_all_usergroup_ids: frozenset[str] = frozenset()
     state_url: Secret | None = None
     metrics_port: int | None = None
+    # For tests only: how long a copy may hold a meeting's stop (None: the default, the
+    # API call budget + 5 s). Lower than a real call can take, two copies may both call.
+    stop_lock_seconds: float | None = None
     log_format: LogFormat = "text"
 
 
@@ -236,6 +239,11 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     metrics_port = (
         _number(env, "METRICS_PORT", 0, int, 1, 65535, problems) if text("METRICS_PORT") else None
     )
+    stop_lock = (
+        _number(env, "STOP_LOCK_SECONDS", 0.0, float, 0.5, 600.0, problems)
+        if text("STOP_LOCK_SECONDS")
+        else None
+    )
     state_url = text("STATE_URL")
     if state_url:
         _check_state_url(state_url, problems)
@@ -270,6 +278,7 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         allowed_stop_all_usergroup_ids=stop_all_groups,
         state_url=Secret(state_url) if state_url else None,
         metrics_port=metrics_port,
+        stop_lock_seconds=stop_lock,
         log_format=log_format,
     )
 

@@ -1,4 +1,5 @@
-"""Runners: HTTP mode (POST /slack/events, GET /healthz) and Socket Mode.
+"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics) and Socket Mode
+(with GET /metrics and GET /healthz on METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
 flight up to SHUTDOWN_GRACE_SECONDS to finish, and return.
@@ -15,7 +16,10 @@ from aiohttp import web
 from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot import metrics
 from bot.app import BAD_TOKEN_ERRORS, Bot, running_bot
 from bot.config import ConfigError, Settings
 from bot.usergroups import slack_error_code
@@ -27,7 +31,7 @@ SHUTDOWN_GRACE_SECONDS = 25.0
 
 
 def http_app(bot: Bot) -> web.Application:
-    """The aiohttp application: the two routes, nothing else, bodies capped."""
+    """The aiohttp application: the three routes, nothing else, bodies capped."""
 
     async def events(request: web.Request) -> web.Response:
         response = await bot.app.async_dispatch(await to_bolt_request(request))
@@ -39,6 +43,8 @@ def http_app(bot: Bot) -> web.Application:
     app = web.Application(client_max_size=MAX_BODY_BYTES)
     app.router.add_post("/slack/events", events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.serve_metrics)
+    app.middlewares.insert(0, metrics.time_acks)  # outermost: it times the whole answer
     return app
 
 
@@ -131,8 +137,10 @@ async def serve_socket(
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
         url = await _open_url(bot, app_token)
-        handler = AsyncSocketModeHandler(bot.app, app_token)
+        handler = TimedSocketModeHandler(bot.app, app_token)
         handler.client.wss_uri = url  # the first connection uses it; None: ask again
+        port = settings.metrics_port
+        scraped = await metrics.start_server(port, bot.health) if port is not None else None
         # slack-sdk retries a failed connection forever: wait for it or for `stop`.
         connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
         stopping = asyncio.ensure_future(stop.wait())
@@ -147,6 +155,8 @@ async def serve_socket(
             connecting.cancel()
             stopping.cancel()
             await handler.close_async()  # type: ignore[no-untyped-call]
+            if scraped is not None:
+                await scraped.cleanup()
             log.info("shutting down: disconnected from Slack; finishing stops in flight")
             await _drain(bot, hurry)
 
@@ -170,6 +180,15 @@ async def _open_url(bot: Bot, app_token: str) -> str | None:
         return None
     url = response.get("url")
     return url if isinstance(url, str) else None
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, timing each envelope from its arrival to its ack."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        """Dispatch and ack `req`, observing the time taken."""
+        with metrics.ACK_SECONDS.labels("socket").time():
+            await super().handle(client, req)  # type: ignore[arg-type]
 
 
 def _bound_port(runner: web.AppRunner, asked: int) -> int:

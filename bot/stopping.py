@@ -218,8 +218,10 @@ class StopService:
         access: Access,
         per_minute: int = 0,
         state: State | None = None,
+        lock_ttl: float = STOP_LOCK_SECONDS,
     ) -> None:
         self._client = client
+        self._lock_ttl = lock_ttl
         self.access = access
         self.per_minute = per_minute  # stops per person per minute; 0: no limit
         # Redeliveries, single flight and the rate limit: across copies when shared.
@@ -315,7 +317,7 @@ class StopService:
     @staticmethod
     def _crashed(request_id: str, attempt: AttemptAudit, meeting_id: str | None) -> StopCrashed:
         """Log the traceback under `request_id`, audit it, and name it for the person."""
-        log.exception("unexpected error (ref: %s)", request_id)
+        log.exception("unexpected error (ref: %s)", request_id, extra={"request_id": request_id})
         attempt.write(meeting_id, "error", outcome="error")
         return StopCrashed(request_id)
 
@@ -332,7 +334,7 @@ class StopService:
             lambda: self._client.stop_livestream(meeting_id),
             encode_result,
             decode_result,
-            lock_ttl=STOP_LOCK_SECONDS,
+            lock_ttl=self._lock_ttl,
         )
         return flight
 

@@ -52,11 +52,13 @@ class Background:
             ref = crash.request_id  # already logged with its traceback
         except Exception:
             ref = new_request_id()
-            log.exception("unexpected error (ref: %s)", ref)
+            log.exception("unexpected error (ref: %s)", ref, extra={"request_id": ref})
         try:
             await deliver(messages.something_went_wrong(ref))
         except Exception:
-            log.exception("could not tell the person about error %s", ref)
+            log.exception(
+                "could not tell the person about error %s", ref, extra={"request_id": ref}
+            )
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

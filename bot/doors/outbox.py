@@ -69,7 +69,9 @@ class Outbox:
             if response.status_code == 200:
                 return True
             failure = f"HTTP {response.status_code}"
-        log.warning("could not post to a response_url: %s", failure)
+        log.warning(
+            "could not post to a response_url: %s", failure, extra={"request_id": request_id}
+        )
         audit.write("reply_failed", request_id=request_id, via="response_url", error=failure)
         return False
 

@@ -109,9 +109,11 @@ def register(
                 try:
                     await outbox.post(channel_id, reply, client)
                 except Exception:
+                    ref = outcome.request_id
                     log.exception(
-                        "could not post to the workflow's channel (ref: %s)", outcome.request_id
-                    )
+                        "could not post to the workflow's channel (ref: %s)", ref,
+                        extra={"request_id": ref},
+                    )  # fmt: skip
                     audit.write(
                         "reply_failed", request_id=outcome.request_id, via="chat.postMessage"
                     )

@@ -20,6 +20,7 @@ import anyio
 import anyio.lowlevel
 import httpx
 
+from bot import metrics
 from bot.config import Secret, Settings
 from bot.realtimekit.pacing import Pacer
 from bot.realtimekit.parsing import (
@@ -268,7 +269,11 @@ class RealtimeKitClient:
             async with self._limit:
                 await self.pacer.acquire()  # outside the timeout: waiting is not the API's
                 async with asyncio.timeout(self._timeout):
-                    return await self._pools.send(method, path, self._token)
+                    with (
+                        metrics.API_IN_FLIGHT.track_inprogress(),
+                        metrics.API_SECONDS.labels(method).time(),
+                    ):
+                        return await self._pools.send(method, path, self._token)
         except httpx.ConnectTimeout:
             return Unreachable("connect_timeout")
         except httpx.ConnectError as error:
