@@ -21,8 +21,8 @@ async def test_demo_runs_the_scripted_session_and_exits_0(tmp_path: Path) -> Non
     assert proc.returncode == 0, err
     assert "Traceback" not in err
     steps = out.split("=" * 78)
-    assert len(steps) == 7
-    assert "Only the person sees:" in steps[1] and "2 livestreams live" in steps[1]
+    assert len(steps) == 9
+    assert "Only the person sees:" in steps[1] and "5 livestreams live" in steps[1]
     assert "Main stage — Product launch (7c9e6679-" in steps[1] and "live for 42 min" in steps[1]
     assert '"event":"list"' in steps[1] and "In #events" not in steps[1]
     assert "In #events, everyone sees:" in steps[2] and "@alice stopped the livestream" in steps[2]
@@ -32,6 +32,10 @@ async def test_demo_runs_the_scripted_session_and_exits_0(tmp_path: Path) -> Non
     assert "In #events" not in steps[4]
     assert "is not a meeting ID" in steps[5] and "In #events" not in steps[5]
     assert "The workflow step completed" in steps[6]
+    assert "3 livestreams are live now" in steps[7] and "Hall A" in steps[7]
+    assert "In #events" not in steps[7]
+    assert "@alice stopped every livestream" in steps[8] and "3 stopped" in steps[8]
+    assert steps[8].count('"door":"stop_all"') == 4  # one line a meeting, one for the batch
     assert steps[2].count('"event":"stop"') == 1  # its audit line
     assert '"decision":"denied"' in steps[4] and '"decision":"invalid"' in steps[5]
     assert list(tmp_path.iterdir()) == []  # left nothing behind
