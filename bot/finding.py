@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -344,17 +345,20 @@ class FindService:
 
 class NameLookup:
     """Reads a meeting's names alongside its stop: started once the stop is under way,
-    collected after it, never waited for longer than NAMES_WAIT_SECONDS. Whatever is read
-    by then is used (the stream's name without the title, say)."""
+    collected after it. The reads get NAMES_WAIT_SECONDS from their start, so a stop that
+    took longer than that is posted at once, and a quick one waits at most that long.
+    Whatever is read by then is used (the stream's name without the title, say)."""
 
     def __init__(self, finder: FindService, known: Names | None = None) -> None:
         self._finder = finder
         self._known = known
         self._reads: tuple[asyncio.Future[str | None], asyncio.Future[str | None]] | None = None
+        self._started = 0.0
 
     def start(self, meeting_id: MeetingId) -> None:
         """Begin reading (for an OnAccepted callback: after the stop call went out)."""
         if self._known is None and self._reads is None:
+            self._started = time.monotonic()
             self._reads = (
                 asyncio.ensure_future(self._finder.stream_name(meeting_id)),
                 asyncio.ensure_future(self._finder.title(meeting_id)),
@@ -363,12 +367,14 @@ class NameLookup:
                 read.add_done_callback(_retrieve)
 
     async def result(self, within: float = NAMES_WAIT_SECONDS) -> Names | None:
-        """The names read within `within` s; None when neither was."""
+        """The names read within `within` s of the reads' start; None when neither was."""
         if self._reads is None:
             return self._known
         stream_name, title = self._reads
+        left = self._started + within - time.monotonic()
         try:
-            await asyncio.wait(self._reads, timeout=within)
+            if left > 0:
+                await asyncio.wait(self._reads, timeout=left)
         finally:
             for read in self._reads:
                 read.cancel()  # the shared reads they wait on go on, for the caches
