@@ -9,9 +9,7 @@ from typing import Any
 from bot.finding import Names
 from bot.realtimekit import (
     ApiError,
-    Livestream,
     Lost,
-    NoActiveLivestream,
     RateLimited,
     StopFailure,
     Stopped,
@@ -20,7 +18,7 @@ from bot.realtimekit import (
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import Attempted, Denied, Invalid, Looked, is_user_id
+from bot.stopping import Attempted, Denied, Invalid, is_user_id
 
 # Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
 SECTION_TEXT_LIMIT = 3000
@@ -220,11 +218,11 @@ def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) ->
     time) name the livestream and its meeting."""
     match outcome:
         case Invalid(text=text, request_id=request_id, problem="not_a_meeting_id"):
-            return _reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
+            return text_reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
         case Invalid(request_id=request_id, problem=problem):
-            return _reply(f":x: {_MALFORMED[problem]}, so nothing was stopped.", request_id)
+            return text_reply(f":x: {_MALFORMED[problem]}, so nothing was stopped.", request_id)
         case Denied() as denied:
-            return _reply(denial_text(denied), denied.request_id)
+            return text_reply(denial_text(denied), denied.request_id)
         case Attempted(result=Stopped(message=message, recovered_from=lost)) as done:
             said = f" Cloudflare says: {escape(message)}" if message else ""
             if lost is not None:
@@ -232,14 +230,14 @@ def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) ->
                     f" Cloudflare's first answer was lost ({describe_lost(lost)}); "
                     "a check shows the livestream is no longer live."
                 )
-            return _reply(
+            return text_reply(
                 f":octagonal_sign: {mention(done.user_id)} stopped "
                 f"{the_livestream(done.meeting_id, names)}.{said}",
                 public=True,
             )
         case Attempted() as failed:
             assert not isinstance(failed.result, Stopped)
-            reply = _reply(
+            reply = text_reply(
                 f":warning: {mention(failed.user_id)} tried to stop "
                 f"{the_livestream(failed.meeting_id, names)}, but it failed: "
                 f"{describe_failure(failed.result)}.",
@@ -249,68 +247,6 @@ def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) ->
             button = stop_button(failed.meeting_id, "Try again", time.time(), names)
             reply.blocks.append({"type": "actions", "elements": [button]})
             return reply
-
-
-_STATUS_ICONS = {
-    "LIVE": ":red_circle:",
-    "IDLE": ":white_circle:",
-    "ERRORED": ":x:",
-    "INVOKED": ":hourglass:",
-}
-
-
-def status_card(
-    looked: Looked | Invalid | Denied,
-    issued_at: float,
-    asked_to_stop: bool = False,
-    title: str | None = None,
-) -> Reply:
-    """The private card for `status`: what is on air, and a Stop button while it is LIVE.
-
-    `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
-    stop, and the card asks them to confirm with the button. `title` is the meeting's."""
-    if not isinstance(looked, Looked):
-        return render(looked)
-    meeting_id = looked.meeting_id
-    heading = f"*Livestream of meeting `{meeting_id}`*"
-    if title:
-        heading += f"\n*Meeting:* {escape_within(title, NAME_LIMIT)}"
-    names = Names(None, title)
-    lines: list[str] = []
-    match looked.result:
-        case Livestream() as stream:
-            icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
-            lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
-            if stream.name:
-                lines.append(f"*Name:* {escape_within(stream.name, NAME_LIMIT)}")
-            names = Names(stream.name, title)
-            if stream.created_at:
-                lines.append(f"*Started:* {escape(stream.created_at)}")
-            if stream.updated_at:
-                lines.append(f"*Last updated:* {escape(stream.updated_at)}")
-            if stream.playback_url:
-                lines.append(f"*Playback:* {escape(stream.playback_url)}")
-            live = stream.status == "LIVE"
-            if asked_to_stop and not live:
-                lines.append("It is not live, so there is nothing to stop.")
-            button = stop_button(meeting_id, "Stop livestream", issued_at, names) if live else None
-        case NoActiveLivestream(message=message):
-            said = f" (Cloudflare says: {escape(message)})" if message else ""
-            lines.append(
-                f"{heading}\nThis meeting has no active livestream{said}. Nothing to stop."
-            )
-            button = None
-        case failure:
-            lines.append(
-                f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
-            )
-            button = stop_button(meeting_id, "Stop anyway", issued_at, names)
-    if asked_to_stop and button is not None:
-        lines.append("Press the button to stop it. It expires in 5 minutes.")
-    reply = _reply("\n".join(lines), looked.request_id)
-    if button is not None:
-        reply.blocks.append({"type": "actions", "elements": [button]})
-    return reply
 
 
 def stop_button(
@@ -344,7 +280,7 @@ def stop_button(
 
 def interrupted() -> Reply:
     """For work cut off by a shutdown: what is (not) known, and what to do."""
-    return _reply(
+    return text_reply(
         ":warning: The bot restarted before Cloudflare answered, so it is not known whether "
         f"the livestream stopped. Check it with `{COMMAND} status <meeting-id>`."
     )
@@ -352,14 +288,14 @@ def interrupted() -> Reply:
 
 def pressed(meeting_text: str) -> Reply:
     """What replaces a private card as soon as its button is pressed."""
-    return _reply(
+    return text_reply(
         f":hourglass_flowing_sand: Stopping the livestream of meeting {quote_input(meeting_text)}…"
     )
 
 
 def no_user_context(request_id: str) -> Reply:
     """For a workflow step run without the person who ran it."""
-    return _reply(
+    return text_reply(
         ":x: This step needs to know who ran the workflow (its user_context input), and "
         "Slack sent none, so nothing was stopped. Start the workflow from a person's action "
         "(a link trigger, or a button in an earlier step).",
@@ -369,20 +305,23 @@ def no_user_context(request_id: str) -> Reply:
 
 def something_went_wrong(ref: str) -> Reply:
     """For an unexpected error: no details, only a reference for the logs."""
-    return _reply(f":boom: Something went wrong (ref: {ref}). Nothing more is known yet.")
+    return text_reply(f":boom: Something went wrong (ref: {ref}). Nothing more is known yet.")
 
 
 def stopping(meeting_id: str) -> Reply:
     """The private note shown while the API call is under way."""
-    return _reply(f":hourglass_flowing_sand: Stopping the livestream of meeting `{meeting_id}`…")
+    return text_reply(
+        f":hourglass_flowing_sand: Stopping the livestream of meeting `{meeting_id}`…"
+    )
 
 
 def usage() -> Reply:
     """Help, for the caller only."""
-    return _reply(USAGE)
+    return text_reply(USAGE)
 
 
-def _reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
+def text_reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
+    """A reply of one section (cut to Slack's limits) and, with `request_id`, its ref."""
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)}}
     ]
@@ -423,9 +362,9 @@ __all__ = [
     "quote_input",
     "render",
     "something_went_wrong",
-    "status_card",
     "stop_button",
     "stopping",
+    "text_reply",
     "the_livestream",
     "usage",
 ]

@@ -7,15 +7,13 @@ from typing import Any
 from bot.messages.core import (
     COMMAND,
     CONFIRM_TEXT_LIMIT,
-    CONTEXT_TEXT_LIMIT,
-    MESSAGE_TEXT_LIMIT,
-    SECTION_TEXT_LIMIT,
     Reply,
     denial_text,
     describe_failure,
     escape,
     fit,
     mention,
+    text_reply,
 )
 from bot.realtimekit import LiveStream, MeetingId, Stopped
 from bot.stopping import Denied
@@ -37,7 +35,7 @@ def confirmation(shown: Confirmation) -> Reply:
     confirm dialog repeats the count; the button carries when it was shown."""
     count = len(shown.streams)
     if count == 0:
-        return _reply(":white_check_mark: Nothing is live right now: no livestream to stop.")
+        return text_reply(":white_check_mark: Nothing is live right now: no livestream to stop.")
     lines = [f":rotating_light: *{_streams(count)} live now.*"]
     lines += [_stream_line(s) for s in shown.streams[:LISTED]]
     if count > LISTED:
@@ -46,7 +44,7 @@ def confirmation(shown: Confirmation) -> Reply:
         "Pressing the button stops every livestream that is live at that moment (the list "
         "is read again). It expires in 5 minutes."
     )
-    reply = _reply("\n".join(lines), shown.request_id)
+    reply = text_reply("\n".join(lines), shown.request_id)
     button = {
         "type": "button",
         "action_id": CONFIRM_ACTION_ID,
@@ -69,7 +67,7 @@ def refused(refusal: StopAllRefused) -> Reply:
     ref = refusal.request_id
     match refusal.reason:
         case "disabled":
-            return _reply(
+            return text_reply(
                 ":no_entry: Stopping every livestream at once is turned off: nobody may do it. "
                 "To turn it on, the bot's admin sets `ALLOWED_STOP_ALL_USER_IDS` (Slack user "
                 "IDs) or `ALLOWED_STOP_ALL_USERGROUP_IDS` (user group IDs) and restarts or "
@@ -77,37 +75,39 @@ def refused(refusal: StopAllRefused) -> Reply:
                 ref,
             )
         case "not_on_stop_all_list":
-            return _reply(
+            return text_reply(
                 f":no_entry: {mention(refusal.user_id)}, you may stop livestreams one at a "
                 "time, but not all at once. Ask the bot's admin to add your user ID to "
                 "`ALLOWED_STOP_ALL_USER_IDS`.",
                 ref,
             )
         case "summary_gone":
-            return _reply(
+            return text_reply(
                 ":x: That stop-all is no longer known (its summary is kept for an hour), so "
                 f"nothing was stopped. Run `{COMMAND} all` again.",
                 ref,
             )
         case "malformed_user" | "malformed_channel" | "malformed_button":
             what = refusal.reason.removeprefix("malformed_")
-            return _reply(f":x: The request's {what} is malformed, so nothing was stopped.", ref)
+            return text_reply(
+                f":x: The request's {what} is malformed, so nothing was stopped.", ref
+            )
         case "denied":
             assert refusal.denial is not None
             if refusal.denial.reason == "expired":
-                return _reply(
+                return text_reply(
                     ":alarm_clock: This button expired: it was shown more than 5 minutes ago, "
                     f"so nothing was stopped. Run `{COMMAND} all` again.",
                     ref,
                 )
             # Text about one meeting's stop; none of these reasons names the meeting.
             denied = Denied(ref, refusal.user_id, MeetingId("all"), refusal.denial)
-            return _reply(denial_text(denied), ref)
+            return text_reply(denial_text(denied), ref)
 
 
 def list_failed(failed: ListFailed) -> Reply:
     """The live list could not be read, so nothing can be confirmed."""
-    return _reply(
+    return text_reply(
         f":warning: Could not read what is live: {describe_failure(failed.failure)}. "
         "Nothing was stopped.",
         failed.request_id,
@@ -116,17 +116,21 @@ def list_failed(failed: ListFailed) -> Reply:
 
 def reading() -> Reply:
     """Replaces the confirmation as soon as it is pressed."""
-    return _reply(":hourglass_flowing_sand: Stopping every livestream: reading what is live…")
+    return text_reply(":hourglass_flowing_sand: Stopping every livestream: reading what is live…")
 
 
 def retrying() -> Reply:
     """Said privately as soon as the retry button is pressed."""
-    return _reply(":hourglass_flowing_sand: Trying the failed ones again: reading what is live…")
+    return text_reply(
+        ":hourglass_flowing_sand: Trying the failed ones again: reading what is live…"
+    )
 
 
 def progress(done: int, total: int) -> Reply:
     """Progress, privately: stopped X of N."""
-    return _reply(f":hourglass_flowing_sand: Stopping every livestream: {done} of {total} done…")
+    return text_reply(
+        f":hourglass_flowing_sand: Stopping every livestream: {done} of {total} done…"
+    )
 
 
 def summary(done: BatchSummary, shown_at: float) -> Reply:
@@ -145,7 +149,7 @@ def summary(done: BatchSummary, shown_at: float) -> Reply:
         lines.append(f"• `{failed.meeting_id}`{name}: {describe_failure(failed.result)}")
     if len(done.failed) > LISTED:
         lines.append(f"…and {len(done.failed) - LISTED} more failed.")
-    reply = _reply("\n".join(lines), done.batch_id, public=True)
+    reply = text_reply("\n".join(lines), done.batch_id, public=True)
     if done.failed:
         count = len(done.failed)
         button = {
@@ -167,32 +171,32 @@ def summary(done: BatchSummary, shown_at: float) -> Reply:
 def finished(done: BatchSummary, in_channel: bool) -> Reply:
     """The person's last private line."""
     if done.list_failure is not None:
-        return _reply(
+        return text_reply(
             f":warning: Could not read what is live: {describe_failure(done.list_failure)}. "
             "Nothing was stopped.",
             done.batch_id,
         )
     where = " The summary is in the channel." if in_channel else ""
-    return _reply(f":white_check_mark: Done. {_totals(done)}{where}", done.batch_id)
+    return text_reply(f":white_check_mark: Done. {_totals(done)}{where}", done.batch_id)
 
 
 def already_running(running: AlreadyRunning | None) -> Reply:
     """For a press while a batch runs: told at once, then (`running` given) its summary."""
     if running is None:
-        return _reply(
+        return text_reply(
             ":hourglass_flowing_sand: A stop of every livestream is already running; "
             "nothing more was started. Its summary follows here when it ends."
         )
     done = running.summary
     if done is None:
-        return _reply(
+        return text_reply(
             ":warning: A stop of every livestream was already running, so nothing more was "
             "started; its summary is not available. Check the channel, or run "
             f"`{COMMAND} all` again.",
             running.batch_id,
         )
     text = summary(done, 0).text
-    return _reply(
+    return text_reply(
         f"A stop of every livestream was already running, so nothing more was started. "
         f"Its summary:\n{text}",
         public=False,
@@ -225,18 +229,6 @@ def _dialog(title: str, text: str, confirm: str) -> dict[str, Any]:
         "deny": {"type": "plain_text", "text": "Cancel"},
         "style": "danger",
     }
-
-
-def _reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)}}
-    ]
-    text = fit(text, MESSAGE_TEXT_LIMIT)
-    if request_id is not None:
-        text = f"{text} (ref: {request_id})"
-        ref = fit(f"ref: `{request_id}`", CONTEXT_TEXT_LIMIT)
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": ref}]})
-    return Reply(text=text, blocks=blocks, public=public)
 
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The Cloudflare RealtimeKit client (client.py), its typed results (results.py, whose
 docstring draws the tree) and the parsing of the API's answers (parsing.py)."""
 
-from bot.realtimekit.client import Answer, RealtimeKitClient
+from bot.realtimekit.client import RealtimeKitClient
 from bot.realtimekit.parsing import (
     error_message,
     json_object,
@@ -33,6 +33,7 @@ from bot.realtimekit.results import (
     UnreachableReason,
     parse_meeting_id,
 )
+from bot.realtimekit.transport import Answer
 
 __all__ = [
     "Answer",
