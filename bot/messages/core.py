@@ -1,4 +1,4 @@
-"""The replies every door shares: stops, denials, the status card, help."""
+"""The replies every door shares: stops, denials, help, and the pieces every view uses."""
 
 from __future__ import annotations
 
