@@ -385,7 +385,16 @@ class StopAllService:
             # Wait for the pacer here, outside the stop's own time budget.
             await pacer.ready()
             attempt = AttemptAudit("stop", _stop_request(request, stream.meeting_id), batch_id)
-            flight = await self._service.stop_shared(stream.meeting_id)
+            try:
+                flight = await self._service.stop_shared(stream.meeting_id)
+            except Exception:
+                # One meeting's unexpected error must not cancel the rest of the batch.
+                log.exception("stop-all %s: unexpected error for %s", batch_id, stream.meeting_id)
+                error = ApiError(0, f"unexpected error in the bot (ref: {batch_id})")
+                tally.failed.append(FailedStop(stream.meeting_id, stream.name, error))
+                attempt.write(stream.meeting_id, "error", outcome="error", batch_id=batch_id)
+                _advanced(progress, tally.done, total)
+                continue
             result = flight.value
             if isinstance(result, RateLimited) and time.monotonic() < deadline:
                 # Not a failure: wait as the API asked, then try this meeting again.
@@ -407,7 +416,7 @@ class StopAllService:
                 stream.meeting_id, "allowed", api_status=api_status(result), outcome=outcome,
                 shared=flight.joined, state=flight.where, batch_id=batch_id,
             )  # fmt: skip
-            progress.advanced(tally.done, total)
+            _advanced(progress, tally.done, total)
 
     async def _read_live(self, deadline: float) -> LiveList | ReadFailure:
         """The live list, waiting out 429s until `deadline`."""
@@ -470,15 +479,26 @@ class StopAllService:
         until = time.monotonic() + SUMMARY_WAIT_SECONDS
         here = self._finished.get(batch_id)
         while True:
+            ended_here = here is not None and here.is_set()
             summary = await self._summary(batch_id)
+            if summary is not None and summary.finished:
+                return summary
             left = until - time.monotonic()
-            if (summary is not None and summary.finished) or left <= 0:
-                return summary if summary is not None and summary.finished else None
-            if here is not None and here.is_set():
-                continue  # finished just now: read the summary it kept
-            wake = here or asyncio.Event()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), min(SUMMARY_POLL_SECONDS, left))
+            if ended_here or left <= 0:
+                return None  # it ended without a finished summary (it failed), or too late
+            if here is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(here.wait(), min(SUMMARY_POLL_SECONDS, left))
+            else:
+                await asyncio.sleep(min(SUMMARY_POLL_SECONDS, left))  # a batch in another copy
+
+
+def _advanced(progress: Progress, done: int, total: int) -> None:
+    """Tell the door about progress; its trouble never stops the batch."""
+    try:
+        progress.advanced(done, total)
+    except Exception:
+        log.exception("stop-all: could not report progress")
 
 
 def _stop_request(request: StopAllRequest, meeting_id: str) -> StopRequest:

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from bot.realtimekit import pacing
+from bot.realtimekit import MeetingId, pacing
+from bot.stopping import StopService
 from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
 from tests.fakes.livestreams import FakeLiveApp
@@ -365,3 +366,40 @@ async def test_help_lists_stop_all(start_bot: StartBot, live_app: FakeLiveApp) -
     bot = await start(start_bot, live_app)
     status, body = await bot.command("help")
     assert status == 200 and "/stop-livestream all" in body
+
+
+async def test_an_unexpected_error_on_one_meeting_neither_cancels_the_batch_nor_hangs_a_second_press(
+    start_bot: StartBot,
+    live_app: FakeLiveApp,
+    slack: FakeSlack,
+    logs: LogWatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken, *others = live_app.add(6)
+    bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=f"{ALLOWED} {OTHER_ALLOWED}")
+    [first] = buttons(await confirmation(bot, ALLOWED))
+    [second] = buttons(await confirmation(bot, OTHER_ALLOWED))
+    real = StopService.stop_shared
+
+    async def fails_once(self: StopService, meeting_id: MeetingId) -> Any:
+        if meeting_id == broken:
+            raise RuntimeError("a bug")  # a fault in the bot, not an API answer
+        return await real(self, meeting_id)
+
+    monkeypatch.setattr(StopService, "stop_shared", fails_once)
+    gate = live_app.gate_all = asyncio.Event()
+    await press(bot, first["value"], ALLOWED, response="a")
+    await asyncio.wait_for(live_app.stop_seen.wait(), 5)
+    await press(bot, second["value"], OTHER_ALLOWED, response="b")
+    await slack.wait_responses(2, "b")  # told a batch is running; now waiting for it
+    gate.set()
+    [post] = await summary_posts(slack)
+    assert "6 livestreams were live: 5 stopped, 0 had already ended, 1 failed" in post["text"]
+    assert "unexpected error in the bot" in post["text"]
+    assert live_app.stopped == {m: 1 for m in others}
+    got = await slack.wait_responses(3, "b")  # the second presser gets the summary too
+    assert "5 stopped" in got[-1]["text"]
+    [line] = stop_all_lines(logs)
+    assert (line["stopped"], line["failed"]) == (5, 1)
+    [error] = [r for r in logs.audit() if r["event"] == "stop" and r["decision"] == "error"]
+    assert error["meeting_id"] == broken

@@ -215,8 +215,10 @@ def _press(
 
     async def work() -> None:
         progress.later(views.retrying() if retry else views.reading())
-        outcome = await stop_all.press(request, progress)
-        await progress.close()
+        try:
+            outcome = await stop_all.press(request, progress)
+        finally:
+            await progress.close()
         match outcome:
             case StopAllRefused():
                 await progress.say(views.refused(outcome))

@@ -119,6 +119,8 @@ def quote_input(text: str, limit: int = 80) -> str:
 def describe_failure(failure: StopFailure) -> str:
     """What went wrong, in words, with the API's own message when there is one."""
     match failure:
+        case ApiError(status=0, message=message):  # not the API's: the bot's own error
+            return escape(message)
         case ApiError(status=status, message=message):
             return f"the API answered: {escape(message)} (HTTP {status})"
         case RateLimited(retry_after=seconds):
