@@ -164,7 +164,11 @@ def web_client(
         session=session,
         timeout=max(1, round(settings.slack_timeout_seconds)),
         retry_handlers=[
-            AsyncConnectionErrorRetryHandler(max_retry_count=2),
+            # Connect-phase errors only: a post whose connection broke after it was sent
+            # may have landed, and posting it again would say it twice in the channel.
+            AsyncConnectionErrorRetryHandler(
+                max_retry_count=2, error_types=[aiohttp.ClientConnectorError]
+            ),
             AsyncServerErrorRetryHandler(max_retry_count=2),
             AsyncRateLimitErrorRetryHandler(max_retry_count=2),
         ],

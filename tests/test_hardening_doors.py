@@ -335,3 +335,24 @@ async def test_a_user_group_lookup_names_the_workspace_asking(
     assert (call.data["usergroup"], call.data["team_id"]) == ("S0OPS", "T0WORKSPACE2")
     await slack.wait_responses(2, "cmd")
     assert len(cloudflare.stop_calls) == 1
+
+
+async def test_a_channel_post_whose_connection_broke_after_sending_is_not_posted_again(
+    bot: RunningBot, slack: FakeSlack
+) -> None:
+    async def drop_after_reading(request: web.Request) -> web.StreamResponse:
+        await request.read()  # Slack has the post; the answer never arrives
+        assert request.transport is not None
+        request.transport.close()
+        return web.Response(text="never sent")
+
+    slack.answer_api("chat.postMessage", *[drop_after_reading] * 3)
+    await bot.click(MEETING, response=None, channel_id="C0HOME")
+    # The failed post is reported to the person privately, with a ref.
+    await slack.wait_calls("chat.postEphemeral")
+    outcomes = [
+        c
+        for c in slack.calls("chat.postMessage")
+        if "stopped the livestream" in c.data.get("text", "")
+    ]
+    assert len(outcomes) == 1
