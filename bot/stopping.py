@@ -232,7 +232,7 @@ class StopService:
         after the API call is under way."""
         fresh, where = await self.state.first_time(*request.delivery_ids)
         if not fresh:
-            log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
+            _log_redelivery(request.delivery_ids)
             return Redelivered()
         request_id = new_request_id()
         attempt = AttemptAudit("stop", request, request_id)
@@ -326,6 +326,14 @@ class StopService:
         does both), shared with any stop of that meeting already under way."""
         return await self._stop_once(meeting_id)
 
+    async def first_delivery(self, delivery_ids: tuple[str, ...]) -> bool:
+        """True unless Slack delivered these ids before (then it is logged); marks them
+        seen. For a door that must know before it does work of its own."""
+        fresh, _ = await self.state.first_time(*delivery_ids)
+        if not fresh:
+            _log_redelivery(delivery_ids)
+        return fresh
+
     async def _stop_once(self, meeting_id: MeetingId) -> Flight[StopResult]:
         """The API call for `meeting_id`: requests for a meeting already being stopped,
         here or in another copy, share that call."""
@@ -337,6 +345,10 @@ class StopService:
             lock_ttl=self._lock_ttl,
         )
         return flight
+
+
+def _log_redelivery(delivery_ids: tuple[str, ...]) -> None:
+    log.info("ignored a redelivery from Slack (%s)", ", ".join(delivery_ids))
 
 
 def _malformed(request: StopRequest, meeting_id: MeetingId | None) -> Problem | None:

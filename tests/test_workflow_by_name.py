@@ -117,3 +117,18 @@ async def test_a_meeting_id_wins_over_a_meeting_name(
     await rk_bot.step({**by_name("Town hall"), "meeting_id": meeting(2)})
     await slack.wait_calls("functions.completeSuccess")
     assert rk.live == {meeting(1)}
+
+
+async def test_a_redelivered_step_by_name_neither_searches_again_nor_fails(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    await rk_bot.step(by_name("Town hall"), execution_id="Fx1", event_id="Ev1")
+    await slack.wait_calls("functions.completeSuccess")
+    # Slack delivers the same execution again, after the stream was stopped.
+    await rk_bot.step(
+        by_name("Town hall"), execution_id="Fx1", event_id="Ev1",
+        headers={"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+    )  # fmt: skip
+    await logs.wait_for(lambda w: any("ignored a redelivery" in line for line in w.lines()))
+    assert not slack.calls("functions.completeError")
+    assert [line["event"] for line in logs.audit()] == ["find", "stop"]

@@ -85,6 +85,11 @@ def register(
             stop = request
             known: Names | None = None
             if finder is not None and not stop.meeting_text.strip() and meeting_name:
+                # A redelivery must not search again: the stream it stopped is gone, and
+                # "no match" would fail a step that already succeeded.
+                if not await service.first_delivery(stop.delivery_ids):
+                    return
+                stop = dataclasses.replace(stop, delivery_ids=())  # checked just now
                 found = await finder.find_by_name(stop, meeting_name)
                 match found:
                     case Found(row=row):
