@@ -173,3 +173,20 @@ async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_i
     [option] = await suggest(rk_bot, "keyn")  # the same read, finished meanwhile
     assert option["value"] == meeting(1)
     assert len(rk.catalog.list_calls()) == 1
+
+
+@pytest.mark.parametrize(
+    "state",
+    [{"values": "not an object"}, {"values": {"stream": "x", "channel": ["y"]}}, "no state"],
+    ids=["values-a-string", "blocks-of-the-wrong-type", "state-a-string"],
+)
+async def test_a_malformed_submission_is_refused_in_the_modal_not_a_500(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, state: Any, logs: LogWatch
+) -> None:
+    submission = picker.view_submission(ALLOWED, meeting(1), "C0OPS")
+    submission["view"]["state"] = state
+    status, body = await send(rk_bot, submission)
+    assert status == 200
+    assert "errors" in body  # nothing picked: the modal asks for a stream
+    assert meeting(1) in rk.live and not [r for r in rk.recorder.received if r.method == "POST"]
+    assert "Traceback" not in logs.text()

@@ -90,15 +90,18 @@ def register(
 
     @app.view(MODAL_CALLBACK_ID)
     async def on_submit(ack: AsyncAck, body: dict[str, Any]) -> None:
-        values = body.get("view", {}).get("state", {}).get("values", {})
-        picked = values.get(STREAM_BLOCK_ID, {}).get(PICK_ACTION_ID, {})
-        chosen = values.get(CHANNEL_BLOCK_ID, {}).get(CHANNEL_ACTION_ID, {})
+        values = ("view", "state", "values")
         user_id = text_at(body, "user", "id") or ""
-        channel_id = text_at(chosen, "selected_conversation")
+        channel_id = text_at(
+            body, *values, CHANNEL_BLOCK_ID, CHANNEL_ACTION_ID, "selected_conversation"
+        )
         request = StopRequest(
             door="shortcut",
             user_id=user_id,
-            meeting_text=text_at(picked, "selected_option", "value") or "",
+            meeting_text=text_at(
+                body, *values, STREAM_BLOCK_ID, PICK_ACTION_ID, "selected_option", "value"
+            )
+            or "",
             team_id=text_at(body, "team", "id") or text_at(body, "user", "team_id"),
             channel_id=channel_id,
         )
