@@ -150,21 +150,36 @@ def test_every_call_ends_before_the_shutdown_grace_does() -> None:
     assert CALL_BUDGET_SECONDS < server.SHUTDOWN_GRACE_SECONDS
 
 
-async def test_the_call_budget_bounds_a_stop_whose_api_never_answers(
-    cloudflare: FakeCloudflare,
+@pytest.mark.parametrize("call", ["stop_livestream", "get_active_livestream", "get_meeting"])
+async def test_the_call_budget_bounds_every_call_whose_api_never_answers(
+    cloudflare: FakeCloudflare, call: str
 ) -> None:
     cloudflare.default = cloudflare.hang()
+    cloudflare.catalog.meeting_answers.extend([cloudflare.hang()] * 3)
     client = RealtimeKitClient(
         base_url=cloudflare.base_url, account_id=ACCOUNT, app_id=APP_ID,
         api_token=Secret(CF_TOKEN), timeout=10, budget=0.5,
     )  # fmt: skip
     started = time.monotonic()
     try:
-        result = await asyncio.wait_for(client.stop_livestream(MeetingId(MEETING)), 5)
+        result = await asyncio.wait_for(getattr(client, call)(MeetingId(MEETING)), 5)
     finally:
         await client.aclose()
     assert result == TimedOut(0.5)
     assert time.monotonic() - started < 1.5  # not the 10 s timeout
+
+
+async def test_the_call_budget_bounds_the_live_list(cloudflare: FakeCloudflare) -> None:
+    cloudflare.catalog.list_answers.extend([cloudflare.hang()] * 3)
+    client = RealtimeKitClient(
+        base_url=cloudflare.base_url, account_id=ACCOUNT, app_id=APP_ID,
+        api_token=Secret(CF_TOKEN), timeout=10, budget=0.5,
+    )  # fmt: skip
+    try:
+        result = await asyncio.wait_for(client.list_live(), 5)
+    finally:
+        await client.aclose()
+    assert result == TimedOut(0.5)
 
 
 # ----------------------------------------------------------------------- shutdown

@@ -5,6 +5,7 @@ case refuses presses of buttons shown more than 5 minutes ago."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from typing import Any
@@ -84,13 +85,20 @@ def register(
         )
 
         async def work() -> None:
+            pressed: asyncio.Future[bool] | None = None
             if on_card and response_url is not None:
-                await outbox.respond(
-                    response_url, messages.pressed(meeting_text), replace_original=True
+                # Replaces the card alongside the stop (never before it), so the button
+                # is gone and a slow Slack cannot delay the API call.
+                pressed = asyncio.ensure_future(
+                    outbox.respond(
+                        response_url, messages.pressed(meeting_text), replace_original=True
+                    )
                 )
             names = finder.lookup() if finder is not None else None
             outcome = await service.stop(request, names.start if names is not None else None)
             read = await names.result() if names is not None else None
+            if pressed is not None:
+                await pressed  # the outcome replaces the card after "Stopping…" did
             if not isinstance(outcome, Redelivered):
                 await deliver(messages.render(outcome, read), outcome.request_id)
 

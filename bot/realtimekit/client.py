@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any, Literal
+from collections.abc import Coroutine
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -47,8 +48,9 @@ from bot.realtimekit.results import (
 )
 from bot.realtimekit.transport import Answer, SplitPools, connect_reason
 
-# Every call, retries and status reads included, ends within this many seconds: less
-# than the shutdown grace (server.SHUTDOWN_GRACE_SECONDS), so a stop under way when
+# Every public call (a stop, a status read, the list, a meeting read), retries and the
+# checks after a lost answer included, ends within this many seconds: less than the
+# shutdown grace (server.SHUTDOWN_GRACE_SECONDS), so a stop under way when
 # the bot is told to stop still gets its answer and its audit line.
 CALL_BUDGET_SECONDS = 20.0
 # Pages of the livestream list: enough for any real app, bounded against a loop.
@@ -57,6 +59,9 @@ LIST_MAX_PAGES = 50
 # An answer with one of these statuses may come after the API acted (a 504 from the
 # edge while the stop went through): for a stop, it is checked, not retried blindly.
 _LOST_STATUSES = frozenset({502, 503, 504})
+
+
+R = TypeVar("R")
 
 
 class RealtimeKitClient:
@@ -123,9 +128,13 @@ class RealtimeKitClient:
 
     async def stop_livestream(self, meeting_id: MeetingId) -> StopResult:
         """Stop the active livestream of `meeting_id`, within CALL_BUDGET_SECONDS."""
+        return await self._bounded(self._stop(meeting_id))
+
+    async def _bounded(self, call: Coroutine[Any, Any, R]) -> R | TimedOut:
+        """`call`'s result, or TimedOut when it takes longer than the budget."""
         try:
             async with asyncio.timeout(self._budget):
-                return await self._stop(meeting_id)
+                return await call
         except TimeoutError:
             return TimedOut(self._budget)
 
@@ -143,7 +152,7 @@ class RealtimeKitClient:
             if lost is None:
                 return result
             # The stop may have gone through: ask before stopping again.
-            check = await self.get_active_livestream(meeting_id)
+            check = await self._status(meeting_id)
             match check:
                 case NoActiveLivestream():
                     return Stopped("", recovered_from=lost)
@@ -159,6 +168,9 @@ class RealtimeKitClient:
 
     async def get_active_livestream(self, meeting_id: MeetingId) -> StatusResult:
         """The active livestream of `meeting_id`: its status, without its credentials."""
+        return await self._bounded(self._status(meeting_id))
+
+    async def _status(self, meeting_id: MeetingId) -> StatusResult:
         path = f"{self._app}/meetings/{meeting_id}/active-livestream"
         answer = await self._call("GET", path, idempotent=True)
         if isinstance(answer, Answer):
@@ -169,6 +181,9 @@ class RealtimeKitClient:
         """Every LIVE livestream of the app, newest first, following every page. Once
         the first page gives the total, the other pages are read at once (a stop-all of
         1,000 streams read its 10 pages in 2 x D instead of 10 x D)."""
+        return await self._bounded(self._list_live())
+
+    async def _list_live(self) -> ListResult:
         first = await self._live_page(1)
         if not isinstance(first, Page):
             return first
@@ -204,6 +219,9 @@ class RealtimeKitClient:
 
     async def get_meeting(self, meeting_id: MeetingId) -> MeetingResult:
         """The meeting itself (its title)."""
+        return await self._bounded(self._meeting(meeting_id))
+
+    async def _meeting(self, meeting_id: MeetingId) -> MeetingResult:
         answer = await self._call("GET", f"{self._app}/meetings/{meeting_id}", idempotent=True)
         if isinstance(answer, Answer):
             return parse_meeting_response(answer.status, answer.headers, answer.body)
