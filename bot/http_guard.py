@@ -5,7 +5,8 @@
 - A signed body Bolt could not read is refused with a named reason (`bolt_request`).
 - Each connection must deliver a request within a deadline (`ReadDeadline`).
 - Noisy events (rejections, slow connections, malformed HTTP, running out of file
-  descriptors) are counted and reported at most once a minute (`RateLimitedLog`).
+  descriptors) are counted and reported at most once a minute (`RateLimitedLog`,
+  `AcceptFailures`).
 
 Errors: `Unauthenticated` (answer 401) and `MalformedBody` (answer 400), both with a
 fixed `reason` that never contains anything the client sent.
@@ -22,6 +23,7 @@ import hmac
 import logging
 import re
 import time
+from asyncio.constants import ACCEPT_RETRY_DELAY
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -232,30 +234,65 @@ def with_read_deadline(
     return lambda: ReadDeadline(factory(), seconds, on_expired)
 
 
-@contextlib.contextmanager
-def fd_exhaustion_reported(
-    loop: asyncio.AbstractEventLoop, report: RateLimitedLog
-) -> Iterator[None]:
-    """While inside, accept() failing for lack of file descriptors (or buffers) is
-    reported through `report` instead of a traceback per attempt (asyncio retries every
-    second); everything else goes to the handler that was there before."""
-    previous = loop.get_exception_handler()
+class AcceptFailures:
+    """Reports accept() failing for lack of file descriptors (or buffers) through
+    `report` instead of a traceback per attempt, while `installed`; everything else goes
+    to the loop's previous exception handler.
 
-    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        exc = context.get("exception")
-        if isinstance(exc, OSError) and exc.errno in _OUT_OF_RESOURCES:
-            report.note(f"accept() failed: {errno.errorcode.get(exc.errno, exc.errno)}")
+    asyncio (3.11) removes the listener's reader and retries a second later, but does
+    not stop its accept loop at the first failure: each round calls the handler once per
+    listen backlog slot (2048 for us), each with a retry timer. That is where megabytes
+    of tracebacks came from. Those timers also fire on a listener closed meanwhile, and
+    fail on its closed socket: `stop_listening` and `settled` keep that quiet too."""
+
+    def __init__(self, report: RateLimitedLog) -> None:
+        self.report = report
+        self._last_failure: float | None = None
+        self._listener_closed = False
+
+    @contextlib.contextmanager
+    def installed(self, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
+        """Handle the loop's exceptions while inside."""
+        previous = loop.get_exception_handler()
+
+        def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+            exc = context.get("exception")
+            if isinstance(exc, OSError) and exc.errno in _OUT_OF_RESOURCES:
+                self._last_failure = loop.time()
+                self.report.note(f"accept() failed: {errno.errorcode.get(exc.errno, exc.errno)}")
+                return
+            if (
+                self._listener_closed
+                and isinstance(exc, ValueError)
+                and "._start_serving(" in str(context.get("message", ""))
+            ):
+                return  # a retry timer from before, on the listener we closed
+            if previous is not None:
+                previous(loop, context)
+            else:
+                loop.default_exception_handler(context)
+
+        loop.set_exception_handler(handle)
+        try:
+            yield
+        finally:
+            loop.set_exception_handler(previous)
+
+    def stop_listening(self, listener: asyncio.Server) -> None:
+        """Close `listener` (no new connections; open ones are left alone)."""
+        self._listener_closed = True
+        listener.close()
+
+    async def settled(self) -> None:
+        """Return once asyncio's retry timers from the last failure have fired (at most
+        about a second, and only when accept() failed that recently). They cannot be
+        observed or cancelled, only waited out."""
+        if self._last_failure is None:
             return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
-
-    loop.set_exception_handler(handle)
-    try:
-        yield
-    finally:
-        loop.set_exception_handler(previous)
+        loop = asyncio.get_running_loop()
+        remaining = self._last_failure + ACCEPT_RETRY_DELAY + 0.1 - loop.time()
+        if remaining > 0:
+            await asyncio.sleep(remaining)
 
 
 class _ProtocolErrorsCounted(logging.Filter):
@@ -307,6 +344,6 @@ class Reports:
         )
         self.out_of_fds = RateLimitedLog(
             logger,
-            "out of file descriptors: not accepting new connections (asyncio retries every second)",
+            "out of file descriptors: accept() failed, new connections wait in the backlog",
             clock=clock,
         )

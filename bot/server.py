@@ -26,6 +26,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.config import ConfigError, Secret, Settings
 from bot.http_guard import (
+    AcceptFailures,
     Clock,
     MalformedBody,
     ReadDeadline,
@@ -33,7 +34,6 @@ from bot.http_guard import (
     Unauthenticated,
     bolt_request,
     check_headers,
-    fd_exhaustion_reported,
     protocol_errors_reported,
     verify_signature,
     with_read_deadline,
@@ -224,12 +224,13 @@ async def serve_http(
             lingering_time=read_timeout,
         )
         await runner.setup()
-        listener: asyncio.Server | None = None
-        try:
-            with (
-                fd_exhaustion_reported(loop, reports.out_of_fds),
-                protocol_errors_reported(reports.malformed_http),
-            ):
+        accepts = AcceptFailures(reports.out_of_fds)
+        with (
+            accepts.installed(loop),
+            protocol_errors_reported(reports.malformed_http),
+        ):
+            listener: asyncio.Server | None = None
+            try:
                 assert runner.server is not None
                 factory = with_read_deadline(
                     runner.server,
@@ -245,13 +246,14 @@ async def serve_http(
                 if started is not None:
                     started.set_result(bound)
                 await stop.wait()
-                listener.close()
+                accepts.stop_listening(listener)
                 log.info("shutting down: no longer accepting requests; finishing stops in flight")
                 await _drain(bot)
-        finally:
-            if listener is not None:
-                listener.close()
-            await runner.cleanup()
+            finally:
+                if listener is not None:
+                    accepts.stop_listening(listener)
+                await runner.cleanup()
+                await accepts.settled()
 
 
 async def serve_socket(
