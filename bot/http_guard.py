@@ -1,7 +1,8 @@
 """What stands between the network and Bolt in HTTP mode.
 
-- Slack's signature and timestamp are checked on the raw bytes before anything parses
-  them (`verify_request`), so an unsigned request costs one HMAC and is never logged.
+- Slack's timestamp and signature are checked (`check_headers`, then
+  `verify_signature` on the raw bytes) before anything parses the body, so an unsigned
+  request costs at most one HMAC and none of it is logged.
 - A signed body Bolt could not read is refused with a named reason (`bolt_request`).
 - Each connection must deliver a request within a deadline (`ReadDeadline`).
 - Noisy events (rejections, slow connections, malformed HTTP, running out of file

@@ -113,10 +113,11 @@ def http_app(
         except MalformedBody as malformed:
             log.warning("answered 400 to a signed request to /slack/events: %s", malformed.reason)
             return web.Response(status=400)
-        # Bolt verifies the signature again (request_verification_enabled): one more HMAC
-        # of the same bytes, as defence in depth. It cannot fail where ours passed (the
-        # body is strict UTF-8, so the text re-encodes to the bytes we verified), and so
-        # never reaches Bolt's habit of logging a rejected body.
+        # Bolt verifies the signature again (request_verification_enabled, left on): one
+        # more HMAC of the same bytes, as defence in depth. The text is strict UTF-8, so it
+        # re-encodes to exactly the bytes we verified; Bolt can only disagree about a
+        # timestamp that turned 5 minutes old in between, the one case where it would log
+        # a (signed) body.
         return await to_aiohttp_response(await bot.app.async_dispatch(verified))
 
     async def healthz(_: web.Request) -> web.Response:
