@@ -430,3 +430,19 @@ async def test_running_out_of_file_descriptors_is_one_line_and_healthz_recovers(
     assert "Traceback" not in log
     assert "socket.accept() out of system resource" not in log  # asyncio's own report
     assert 1 <= len([line for line in running.lines if "out of file descriptors" in line]) <= 2
+
+
+async def test_a_client_gone_mid_body_leaves_no_traceback(serve: Serve, logs: LogWatch) -> None:
+    served = await serve(read_timeout=5.0)
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed(b"x" * 1000, FORM).items())
+    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(
+        f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n{head}\r\n".encode()
+        + MARK.encode()
+    )
+    await writer.drain()
+    writer.close()
+    await logs.wait_for(lambda watch: bool(report_lines(watch, REJECTED) or tracebacks(watch)))
+    assert tracebacks(logs) == []
+    assert "(latest: body could not be read)" in report_lines(logs, REJECTED)[0]
+    assert MARK not in logs.text()
