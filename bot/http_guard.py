@@ -292,8 +292,9 @@ class AcceptFailures:
             return
         loop = asyncio.get_running_loop()
         remaining = self._last_failure + ACCEPT_RETRY_DELAY + 0.1 - loop.time()
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        # Always a timer (sleep(0) is not one): the loop runs due timers in order of due
+        # time, so ours runs after theirs even when theirs are overdue on a busy loop.
+        await asyncio.sleep(max(remaining, 0.001))
 
 
 class _ProtocolErrorsCounted(logging.Filter):
