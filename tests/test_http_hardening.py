@@ -91,7 +91,10 @@ async def serve(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[Serve]:
             )
         )
         running.append((stop, task))
-        port = await asyncio.wait_for(started, 10)
+        await asyncio.wait([started, task], timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task.done():
+            task.result()  # it failed to start: show why
+        port = await asyncio.wait_for(started, 1)
         return Served(RunningBot(f"http://127.0.0.1:{port}", slack, session), port, stop, clock)
 
     yield start
@@ -164,7 +167,7 @@ async def test_unsigned_junk_gets_401_without_parsing_logging_or_traceback(
         (forged_audit, {"Content-Type": FORM}),
         (forged_audit, signed(forged_audit, FORM, secret=wrong)),
         # 1 MiB of it
-        ((MARK + "\n") .encode() * (1024 * 1024 // 12), {"Content-Type": FORM}),
+        ((MARK + "\n").encode() * (1024 * 1024 // 12), {"Content-Type": FORM}),
     ]  # fmt: skip
     for body, headers in cases:
         assert await post_raw(served, body, headers) == (401, b"")
@@ -173,9 +176,7 @@ async def test_unsigned_junk_gets_401_without_parsing_logging_or_traceback(
     assert tracebacks(logs) == []
     assert not [r for r in logs.records if r.name.startswith("bot.bolt")]  # Bolt never saw them
     assert len(report_lines(logs, REJECTED)) == 1
-    assert slack.recorder.received == [] or all(
-        r.path.endswith("auth.test") for r in slack.recorder.received
-    )
+    assert [r.path for r in slack.recorder.received if not r.path.endswith("/auth.test")] == []
     assert cloudflare.stop_calls == []
 
 
@@ -236,6 +237,22 @@ async def test_signed_but_malformed_bodies_get_400_and_one_line_each_without_rea
     await cloudflare.recorder.wait_for(lambda received: len(received) == 1, 5)
 
 
+async def test_a_client_gone_mid_body_leaves_no_traceback(serve: Serve, logs: LogWatch) -> None:
+    served = await serve(read_timeout=5.0)
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed(b"x" * 1000, FORM).items())
+    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
+    writer.write(
+        f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n{head}\r\n".encode()
+        + MARK.encode()
+    )
+    await writer.drain()
+    writer.close()
+    await logs.wait_for(lambda watch: bool(report_lines(watch, REJECTED) or tracebacks(watch)))
+    assert tracebacks(logs) == []
+    assert "(latest: body could not be read)" in report_lines(logs, REJECTED)[0]
+    assert MARK not in logs.text()
+
+
 async def test_http_that_aiohttp_cannot_parse_gets_400_and_no_traceback(
     serve: Serve, logs: LogWatch
 ) -> None:
@@ -243,7 +260,7 @@ async def test_http_that_aiohttp_cannot_parse_gets_400_and_no_traceback(
     healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
     cases: list[tuple[bytes, bytes, list[bytes]]] = [
         # a 64 KB header line
-        (b"", b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n", [b"400"]),
+        (b"", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 65536 + b"\r\n\r\n", [b"400"]),
         # a bad chunk size
         (b"", b"POST /slack/events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", [b"400"]),
         # not HTTP at all: as the first request, and after a good one
@@ -430,19 +447,3 @@ async def test_running_out_of_file_descriptors_is_one_line_and_healthz_recovers(
     assert "Traceback" not in log
     assert "socket.accept() out of system resource" not in log  # asyncio's own report
     assert 1 <= len([line for line in running.lines if "out of file descriptors" in line]) <= 2
-
-
-async def test_a_client_gone_mid_body_leaves_no_traceback(serve: Serve, logs: LogWatch) -> None:
-    served = await serve(read_timeout=5.0)
-    head = "".join(f"{k}: {v}\r\n" for k, v in signed(b"x" * 1000, FORM).items())
-    _, writer = await asyncio.open_connection("127.0.0.1", served.port)
-    writer.write(
-        f"POST /slack/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n{head}\r\n".encode()
-        + MARK.encode()
-    )
-    await writer.drain()
-    writer.close()
-    await logs.wait_for(lambda watch: bool(report_lines(watch, REJECTED) or tracebacks(watch)))
-    assert tracebacks(logs) == []
-    assert "(latest: body could not be read)" in report_lines(logs, REJECTED)[0]
-    assert MARK not in logs.text()
