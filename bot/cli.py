@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Mapping, Sequence
+from urllib.parse import unquote, urlsplit
 
 from bot import logs
 from bot.check import report, run_checks
@@ -29,6 +30,7 @@ SECRET_VARIABLES = (
     "SLACK_SIGNING_SECRET",
     "SLACK_APP_TOKEN",
     "CLOUDFLARE_API_TOKEN",
+    "STATE_URL",
 )
 
 
@@ -38,7 +40,11 @@ def parser() -> argparse.ArgumentParser:
         prog="stop-livestream-bot",
         description="Stop Cloudflare RealtimeKit livestreams from Slack.",
     )
-    top.add_argument("--env-file", default=".env", help="dotenv file to read (default: .env)")
+    top.add_argument(
+        "--env-file",
+        default=None,
+        help="dotenv file to read; it must exist when given (default: .env, if present)",
+    )
     commands = top.add_subparsers(dest="command", metavar="{http,socket,demo,check}")
     http = commands.add_parser("http", help="serve POST /slack/events and GET /healthz")
     http.add_argument("--host", default="0.0.0.0", help="address to bind (default: 0.0.0.0)")
@@ -54,23 +60,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "demo":
         return asyncio.run(run_demo())
-    env = read_environment(args.env_file)
+    # An --env-file given by name must exist: a typo would otherwise go unnoticed.
+    env_file = args.env_file or ".env"
+    must_exist = args.env_file is not None
+    try:
+        env = read_environment(env_file, must_exist=must_exist)
+    except ConfigError as error:
+        return config_problems(error)
     if args.command == "check":
         return report(asyncio.run(run_checks(env, default_mode(env))), secrets_of(env))
     mode: Mode = args.command or default_mode(env)
     try:
         settings = load_settings(env, mode)
     except ConfigError as error:
-        print("stop-livestream-bot: the configuration has problems:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        return EXIT_CONFIG
+        return config_problems(error)
     if mode == "http" and args.port is not None and not 0 <= args.port <= 65535:
         print("stop-livestream-bot: --port must be between 0 and 65535", file=sys.stderr)
         return EXIT_CONFIG
 
     try:
-        logs.configure(settings.log_level, secrets_of(env), settings.audit_log_file)
+        logs.configure(
+            settings.log_level, secrets_of(env), settings.audit_log_file, settings.log_format
+        )
     except OSError as error:
         print(
             f"stop-livestream-bot: AUDIT_LOG_FILE cannot be opened: {error.strerror}",
@@ -79,27 +90,48 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
 
     def reload() -> Settings:
-        return load_settings(read_environment(args.env_file), mode)
+        return load_settings(read_environment(env_file, must_exist=must_exist), mode)
 
     async def run() -> None:
-        stop = stop_on_signals()
+        stop, hurry = stop_on_signals()
         if mode == "http":
             port = settings.port if args.port is None else args.port
-            await serve_http(settings, args.host, port, stop, reload=reload)
+            await serve_http(settings, args.host, port, stop, reload=reload, hurry=hurry)
         else:
-            await serve_socket(settings, stop, reload=reload)
+            await serve_socket(settings, stop, reload=reload, hurry=hurry)
 
     try:
         asyncio.run(run())
+    except ConfigError as error:  # e.g. Slack rejected the bot token at start
+        return config_problems(error)
     except OSError as error:  # e.g. the port is taken
         print(f"stop-livestream-bot: {error.strerror or error}", file=sys.stderr)
         return 1
     return 0
 
 
+def config_problems(error: ConfigError) -> int:
+    """Print every configuration problem to stderr; return the exit code for them."""
+    print("stop-livestream-bot: the configuration has problems:", file=sys.stderr)
+    for problem in error.problems:
+        print(f"  - {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
 def secrets_of(env: Mapping[str, str]) -> list[str]:
-    """Every secret value in the configuration, for output to be scrubbed of."""
-    return [env[name].strip() for name in SECRET_VARIABLES if env.get(name, "").strip()]
+    """Every secret value in the configuration, for output to be scrubbed of; for
+    STATE_URL its password too, as written and decoded, since a client may log it
+    apart from the URL."""
+    values = [env[name].strip() for name in SECRET_VARIABLES if env.get(name, "").strip()]
+    state_url = env.get("STATE_URL", "").strip()
+    if state_url:
+        try:
+            password = urlsplit(state_url).password
+        except ValueError:  # load_settings reports the malformed URL
+            password = None
+        if password:
+            values += [password, unquote(password)]
+    return values
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,16 +6,19 @@ is wrong with it, never its value.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, TypeVar
+from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
 Mode = Literal["http", "socket"]
+LogFormat = Literal["text", "json"]
 _N = TypeVar("_N", int, float)
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
@@ -27,6 +30,10 @@ _GROUP_ID = re.compile(r"S[A-Z0-9]{2,}", re.ASCII)
 _CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}", re.ASCII)
 # Anything that ends up in the API path must not be able to change it.
 _PATH_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
+# .env.example's placeholders: a token holding "..." and these IDs were never filled in.
+_PLACEHOLDER = "..."
+_EXAMPLE_IDS = frozenset({"U0123456789", "S0123456789", "C0123456789"})
+_STATE_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Secret:
@@ -86,21 +93,50 @@ class Settings:
     cloudflare_retry_backoff_seconds: float = 0.5
     slack_retry_backoff_seconds: float = 0.5
     port: int = 3000
+    allowed_stop_all_user_ids: frozenset[str] = frozenset()
+    allowed_stop_all_usergroup_ids: frozenset[str] = frozenset()
+    state_url: Secret | None = None
+    metrics_port: int | None = None
+    # For tests only: how long a copy may hold a meeting's stop (None: the default, the
+    # API call budget + 5 s). Lower than a real call can take, two copies may both call.
+    stop_lock_seconds: float | None = None
+    log_format: LogFormat = "text"
 
 
-def read_environment(env_file: str | os.PathLike[str] | None = ".env") -> dict[str, str]:
+def read_environment(
+    env_file: str | os.PathLike[str] | None = ".env", *, must_exist: bool = False
+) -> dict[str, str]:
     """The process environment over the `.env` file: where both set a variable, the
-    real environment wins."""
+    real environment wins. A missing file is fine unless `must_exist`; a file that
+    cannot be read as UTF-8 text raises ConfigError naming it."""
     merged: dict[str, str] = {}
-    if env_file is not None and Path(env_file).is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    if env_file is not None:
+        path = Path(env_file)
+        if path.is_file():
+            try:
+                values = dotenv_values(path, encoding="utf-8")
+            except UnicodeDecodeError:
+                raise ConfigError([f"{path} is not UTF-8 text"]) from None
+            except OSError as error:
+                raise ConfigError([f"{path} cannot be read: {error.strerror}"]) from None
+            merged.update({k: v for k, v in values.items() if v is not None})
+        elif must_exist:
+            what = "is not a file" if path.exists() else "does not exist"
+            raise ConfigError([f"the env file {path} {what}"])
     merged.update(os.environ)
     return merged
 
 
 def default_mode(env: Mapping[str, str]) -> Mode:
-    """Socket Mode when an app token is set, HTTP otherwise."""
-    return "socket" if env.get("SLACK_APP_TOKEN", "").strip() else "http"
+    """Socket Mode when an app token is set (not .env.example's placeholder), HTTP
+    otherwise."""
+    app_token = env.get("SLACK_APP_TOKEN", "").strip()
+    return "socket" if app_token and not is_placeholder(app_token) else "http"
+
+
+def is_placeholder(value: str) -> bool:
+    """True for a value still holding .env.example's `...` placeholder."""
+    return _PLACEHOLDER in value
 
 
 def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
@@ -117,28 +153,42 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         return value
 
     bot_token = required("SLACK_BOT_TOKEN", "the bot token (xoxb-...) from OAuth & Permissions")
-    if bot_token and not bot_token.startswith("xoxb-"):
+    if is_placeholder(bot_token):
+        problems.append(_example("SLACK_BOT_TOKEN", "put the Bot User OAuth Token there"))
+    elif bot_token and not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN does not look like a bot token: it must start with xoxb-")
 
     signing_secret = text("SLACK_SIGNING_SECRET")
-    if mode == "http" and not signing_secret:
+    if is_placeholder(signing_secret):
+        problems.append(_example("SLACK_SIGNING_SECRET", "put the Signing Secret there"))
+    elif mode == "http" and not signing_secret:
         problems.append(
             "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests "
             "(Basic Information > App Credentials)"
         )
 
     app_token = text("SLACK_APP_TOKEN")
-    if mode == "socket" and not app_token:
+    if is_placeholder(app_token):
+        problems.append(
+            _example(
+                "SLACK_APP_TOKEN",
+                "put an app-level token (xapp-...) there for Socket Mode, or leave it empty "
+                "for HTTP mode",
+            )
+        )
+    elif mode == "socket" and not app_token:
         problems.append(
             "SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-...) "
             "with the connections:write scope"
         )
-    if app_token and not app_token.startswith("xapp-"):
+    elif app_token and not app_token.startswith("xapp-"):
         problems.append(
             "SLACK_APP_TOKEN does not look like an app-level token: it must start with xapp-"
         )
 
     api_token = required("CLOUDFLARE_API_TOKEN", "a Cloudflare API token with Realtime permission")
+    if is_placeholder(api_token):
+        problems.append(_example("CLOUDFLARE_API_TOKEN", "put a Cloudflare API token there"))
     account_id = required("CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account ID")
     if account_id and not _PATH_SAFE_ID.fullmatch(account_id):
         problems.append("CLOUDFLARE_ACCOUNT_ID must be at most 32 letters, digits, '-' or '_'")
@@ -156,12 +206,28 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
             "ALLOWED_USER_IDS is empty: nobody could stop a livestream; list Slack user IDs "
             "(U... or W...), separated by commas or spaces, or set ALLOWED_USERGROUP_IDS"
         )
+    stop_all_users = _ids(
+        env, "ALLOWED_STOP_ALL_USER_IDS", _USER_ID, "Slack user IDs (U... or W...)", problems
+    )
+    stop_all_groups = _ids(
+        env, "ALLOWED_STOP_ALL_USERGROUP_IDS", _GROUP_ID, "user group IDs (S...)", problems
+    )
     log_level = text("LOG_LEVEL").upper() or "INFO"
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+    log_format: LogFormat = "text"
+    match text("LOG_FORMAT").lower():
+        case "" | "text":
+            pass
+        case "json":
+            log_format = "json"
+        case _:
+            problems.append("LOG_FORMAT must be text or json")
 
-    base_url = _url(env, "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, problems)
-    slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, problems)
+    base_url = _url(
+        env, "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, "Cloudflare API token", problems
+    )
+    slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack bot token", problems)
     if not slack_url.endswith("/"):
         slack_url += "/"
 
@@ -170,6 +236,17 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     port = _number(env, "PORT", 3000, int, 1, 65535, problems)
     per_minute = _number(env, "RATE_LIMIT_PER_USER_PER_MINUTE", 10, int, 0, 10_000, problems)
     slack_timeout = _number(env, "SLACK_TIMEOUT_SECONDS", 10.0, float, 0.1, 60.0, problems)
+    metrics_port = (
+        _number(env, "METRICS_PORT", 0, int, 1, 65535, problems) if text("METRICS_PORT") else None
+    )
+    stop_lock = (
+        _number(env, "STOP_LOCK_SECONDS", 0.0, float, 0.5, 600.0, problems)
+        if text("STOP_LOCK_SECONDS")
+        else None
+    )
+    state_url = text("STATE_URL")
+    if state_url:
+        _check_state_url(state_url, problems)
 
     confirm_text = text("REQUIRE_CONFIRMATION").lower() or "false"
     if confirm_text not in _BOOLEANS:
@@ -197,7 +274,17 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         cloudflare_timeout_seconds=float(timeout),
         cloudflare_max_concurrency=int(concurrency),
         port=int(port),
+        allowed_stop_all_user_ids=stop_all_users,
+        allowed_stop_all_usergroup_ids=stop_all_groups,
+        state_url=Secret(state_url) if state_url else None,
+        metrics_port=metrics_port,
+        stop_lock_seconds=stop_lock,
+        log_format=log_format,
     )
+
+
+def _example(name: str, fix: str) -> str:
+    return f"{name} is still the example value from .env.example: {fix}"
 
 
 def _ids(
@@ -208,14 +295,58 @@ def _ids(
     if bad:
         entries = "entry that is not" if len(bad) == 1 else "entries that are not"
         problems.append(f"{name} has {len(bad)} {entries} {what}, upper case")
+    for example in sorted(ids & _EXAMPLE_IDS):
+        # The ID is .env.example's own, not a secret: naming it shows what to replace.
+        problems.append(
+            f"{name} still holds {example}, the example value from .env.example: "
+            f"replace it with real {what}"
+        )
     return ids
 
 
-def _url(env: Mapping[str, str], name: str, default: str, problems: list[str]) -> str:
+def _url(env: Mapping[str, str], name: str, default: str, carries: str, problems: list[str]) -> str:
     value = env.get(name, "").strip() or default
     if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
         problems.append(f"{name} must be an http:// or https:// URL")
+        return value
+    try:
+        host = urlsplit(value).hostname or ""
+    except ValueError:
+        problems.append(f"{name} is not a valid URL")
+        return value
+    if value.startswith("http://") and not _is_loopback(host):
+        problems.append(
+            f"{name} must be an https:// URL: over http:// the {carries} would cross the "
+            "network in clear (http:// is allowed only to a loopback host: 127.0.0.0/8, ::1 "
+            "or localhost)"
+        )
     return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_state_url(value: str, problems: list[str]) -> None:
+    # The URL may hold a password: no message here may include any part of it.
+    schemes = "a redis://, rediss:// or unix:// URL"
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
+        return
+    if parts.scheme not in _STATE_SCHEMES or re.search(r"\s", value):
+        problems.append(f"STATE_URL must be {schemes}")
+    elif parts.scheme == "unix" and not parts.path:
+        problems.append("STATE_URL: a unix:// URL needs the socket path (unix:///path/to/socket)")
+    elif port == 0:
+        problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
 
 
 def _number(

@@ -1,4 +1,5 @@
-"""Runners: HTTP mode (POST /slack/events, GET /healthz) and Socket Mode.
+"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics) and Socket Mode
+(with GET /metrics and GET /healthz on METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
 flight up to SHUTDOWN_GRACE_SECONDS to finish, and return. In HTTP mode every request
@@ -12,18 +13,22 @@ body (see bot/http_guard.py).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.typedefs import Handler
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_sdk.errors import SlackApiError
+from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
+from slack_sdk.socket_mode.request import SocketModeRequest
 
+from bot import metrics
+from bot.app import BAD_TOKEN_ERRORS, Bot, running_bot
 from bot.config import ConfigError, Secret, Settings
 from bot.http_guard import (
     AcceptFailures,
@@ -38,8 +43,7 @@ from bot.http_guard import (
     verify_signature,
     with_read_deadline,
 )
-from bot.realtimekit import RealtimeKitClient
-from bot.slack import Bot, create_bot
+from bot.usergroups import slack_error_code
 
 log = logging.getLogger(__name__)
 
@@ -47,20 +51,6 @@ MAX_BODY_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 25.0
 READ_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_TIMEOUT_SECONDS = 15.0
-
-
-@contextlib.asynccontextmanager
-async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
-    """The bot with its clients open; they are closed on the way out."""
-    client = RealtimeKitClient.from_settings(settings)
-    bot = create_bot(settings, client)
-    try:
-        await client.warm()
-        await bot.authorize.warm(settings.slack_timeout_seconds)
-        yield bot
-    finally:
-        await bot.aclose()
-        await client.aclose()
 
 
 def http_app(
@@ -71,7 +61,7 @@ def http_app(
     read_timeout: float = READ_TIMEOUT_SECONDS,
     reports: Reports | None = None,
 ) -> web.Application:
-    """The aiohttp application: the two routes, nothing else, bodies capped; every
+    """The aiohttp application: the three routes, nothing else, bodies capped; every
     request gets 503 once `stop` is set."""
     secret = signing_secret.get().encode()
     reports = reports or Reports(log)
@@ -121,11 +111,13 @@ def http_app(
         return await to_aiohttp_response(await bot.app.async_dispatch(verified))
 
     async def healthz(_: web.Request) -> web.Response:
-        return web.json_response({"ok": True})
+        return web.json_response(bot.health())
 
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
     app.router.add_post("/slack/events", events)
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics.serve_metrics)
+    app.middlewares.insert(0, metrics.time_acks)  # outermost: it times the whole answer
     return app
 
 
@@ -151,13 +143,21 @@ def _read_deadline_of(request: web.Request) -> ReadDeadline | None:
 Reload = Callable[[], Settings]
 
 
-def stop_on_signals() -> asyncio.Event:
-    """An event set by SIGTERM or SIGINT."""
-    stop = asyncio.Event()
+def stop_on_signals() -> tuple[asyncio.Event, asyncio.Event]:
+    """Two events: `stop`, set by the first SIGTERM or SIGINT (finish what is in flight,
+    within the grace), and `hurry`, set by a second one (stop waiting at once)."""
+    stop, hurry = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
+
+    def on_signal() -> None:
+        if stop.is_set():
+            log.warning("second signal: not waiting for stops in flight any longer")
+            hurry.set()
+        stop.set()
+
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    return stop
+        loop.add_signal_handler(sig, on_signal)
+    return stop, hurry
 
 
 def reload_on_sighup(bot: Bot, reload: Reload | None) -> None:
@@ -192,12 +192,14 @@ async def serve_http(
     stop: asyncio.Event,
     started: asyncio.Future[int] | None = None,
     reload: Reload | None = None,
+    hurry: asyncio.Event | None = None,
     *,
     read_timeout: float = READ_TIMEOUT_SECONDS,
     keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS,
     clock: Clock = time.monotonic,
 ) -> None:
-    """Serve HTTP mode until `stop` is set; `started` gets the bound port.
+    """Serve HTTP mode until `stop` is set; `started` gets the bound port; `hurry` cuts
+    the wait for work in flight short.
 
     A connection must deliver each request line and headers within `read_timeout`, and
     the body within as long again; an idle keep-alive connection is closed after
@@ -249,7 +251,7 @@ async def serve_http(
                 await stop.wait()
                 accepts.stop_listening(listener)
                 log.info("shutting down: no longer accepting requests; finishing stops in flight")
-                await _drain(bot)
+                await _drain(bot, hurry)
             finally:
                 if listener is not None:
                     accepts.stop_listening(listener)
@@ -262,22 +264,67 @@ async def serve_socket(
     stop: asyncio.Event,
     started: asyncio.Future[None] | None = None,
     reload: Reload | None = None,
+    hurry: asyncio.Event | None = None,
 ) -> None:
-    """Serve Socket Mode until `stop` is set."""
+    """Serve Socket Mode until `stop` is set, which also ends a connection attempt that
+    Slack keeps refusing. Raises ConfigError when Slack rejects the app token."""
     assert settings.slack_app_token is not None
+    app_token = settings.slack_app_token.get()
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        handler = AsyncSocketModeHandler(bot.app, settings.slack_app_token.get())
-        await handler.connect_async()  # type: ignore[no-untyped-call]
-        log.info("connected in Socket Mode")
-        if started is not None:
-            started.set_result(None)
+        url = await _open_url(bot, app_token)
+        handler = TimedSocketModeHandler(bot.app, app_token)
+        handler.client.wss_uri = url  # the first connection uses it; None: ask again
+        port = settings.metrics_port
+        scraped = await metrics.start_server(port, bot.health) if port is not None else None
+        # slack-sdk retries a failed connection forever: wait for it or for `stop`.
+        connecting = asyncio.ensure_future(handler.connect_async())  # type: ignore[no-untyped-call]
+        stopping = asyncio.ensure_future(stop.wait())
         try:
-            await stop.wait()
+            await asyncio.wait({connecting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+            if connecting.done() and connecting.exception() is None:
+                log.info("connected in Socket Mode")
+                if started is not None:
+                    started.set_result(None)
+                await stopping
         finally:
+            connecting.cancel()
+            stopping.cancel()
             await handler.close_async()  # type: ignore[no-untyped-call]
+            if scraped is not None:
+                await scraped.cleanup()
             log.info("shutting down: disconnected from Slack; finishing stops in flight")
-            await _drain(bot)
+            await _drain(bot, hurry)
+
+
+async def _open_url(bot: Bot, app_token: str) -> str | None:
+    """A Socket Mode URL from Slack: a rejected app token is a configuration error, not
+    something to retry every 10 s. Other failures are left to slack-sdk's retries."""
+    try:
+        response = await bot.outbox.client.apps_connections_open(app_token=app_token)
+    except SlackApiError as error:
+        code = slack_error_code(error)
+        if code in BAD_TOKEN_ERRORS:
+            raise ConfigError(
+                [f"SLACK_APP_TOKEN was rejected by Slack ({code}): create an app-level token "
+                 "with the connections:write scope under Basic Information"]
+            ) from None  # fmt: skip
+        log.warning("Slack refused to open Socket Mode (%s); retrying", code)
+        return None
+    except Exception as error:
+        log.warning("could not reach Slack to open Socket Mode (%s)", type(error).__name__)
+        return None
+    url = response.get("url")
+    return url if isinstance(url, str) else None
+
+
+class TimedSocketModeHandler(AsyncSocketModeHandler):
+    """Bolt's Socket Mode handler, timing each envelope from its arrival to its ack."""
+
+    async def handle(self, client: AsyncBaseSocketModeClient, req: SocketModeRequest) -> None:
+        """Dispatch and ack `req`, observing the time taken."""
+        with metrics.ACK_SECONDS.labels("socket").time():
+            await super().handle(client, req)  # type: ignore[arg-type]
 
 
 def _bound_port(listener: asyncio.Server, asked: int) -> int:
@@ -288,6 +335,6 @@ def _bound_port(listener: asyncio.Server, asked: int) -> int:
     return asked
 
 
-async def _drain(bot: Bot) -> None:
-    if not await bot.service.drain(SHUTDOWN_GRACE_SECONDS):
+async def _drain(bot: Bot, hurry: asyncio.Event | None = None) -> None:
+    if not await bot.background.drain(SHUTDOWN_GRACE_SECONDS, hurry):
         log.warning("gave up waiting for stops in flight after %ss", SHUTDOWN_GRACE_SECONDS)

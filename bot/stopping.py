@@ -1,18 +1,21 @@
-"""The use case behind every door: validate, authorise, stop once, audit, return an Outcome."""
+"""The use case behind every door: validate, authorise, stop once, audit, return an Outcome.
+
+It knows nothing of Bolt: doors hand it a StopRequest and turn the Outcome into a reply.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from bot import audit
-from bot.access import Access, Denial, RateLimit
-from bot.flight import SingleFlight
+from bot.access import Access, Denial
 from bot.realtimekit import (
     ApiError,
     Livestream,
@@ -24,17 +27,38 @@ from bot.realtimekit import (
     Stopped,
     StopResult,
     TimedOut,
+    Unconfirmed,
     UnexpectedResponse,
     Unreachable,
     parse_meeting_id,
 )
+from bot.realtimekit.client import CALL_BUDGET_SECONDS
+from bot.realtimekit.codec import decode_result, encode_result
+from bot.state import Flight, MemoryState, State, Where
 
 log = logging.getLogger(__name__)
 
-Door = Literal["command", "button", "workflow"]
+Door = Literal["command", "button", "workflow", "shortcut", "stop_all"]
 
-REDELIVERY_WINDOW_SECONDS = 3600.0
 BUTTON_LIFETIME_SECONDS = 300.0
+# A copy that takes a meeting's stop holds it at most this long: past it, the copy is
+# presumed dead and another may call the API for that meeting.
+STOP_LOCK_SECONDS = CALL_BUDGET_SECONDS + 5.0
+
+# Slack IDs as they appear in payloads: users (U, W), bots (B), teams (T, E), channels
+# (C, G, D). Anything else is refused before it can reach mrkdwn as `<@...>`.
+_USER_ID = re.compile(r"[UWB][A-Z0-9]{2,30}", re.ASCII)
+_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}", re.ASCII)
+
+
+def is_user_id(text: str) -> bool:
+    """True when `text` has the shape of a Slack user (or bot) ID."""
+    return _USER_ID.fullmatch(text) is not None
+
+
+def is_channel_id(text: str) -> bool:
+    """True when `text` has the shape of a Slack channel ID."""
+    return _CHANNEL_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)
@@ -42,7 +66,8 @@ class StopRequest:
     """What a door hands the use case: who asked, from where, for what text.
 
     `delivery_ids` are Slack's ids for this delivery (event_id, function_execution_id):
-    a redelivery carries the same ones and is not acted on again."""
+    a redelivery carries the same ones and is not acted on again. `issued_at` is when
+    the pressed button was shown (Unix time); a button press without one is refused."""
 
     door: Door
     user_id: str
@@ -50,15 +75,19 @@ class StopRequest:
     team_id: str | None = None
     channel_id: str | None = None
     delivery_ids: tuple[str, ...] = ()
-    issued_at: float | None = None  # when the button pressed was shown (Unix time)
+    issued_at: float | None = None
+
+
+Problem = Literal["not_a_meeting_id", "malformed_user", "malformed_channel", "malformed_button"]
 
 
 @dataclass(frozen=True)
 class Invalid:
-    """The meeting ID was not a UUID; nothing was called."""
+    """The request was malformed (`problem`); nothing was called."""
 
     request_id: str
     text: str
+    problem: Problem = "not_a_meeting_id"
 
 
 @dataclass(frozen=True)
@@ -96,9 +125,17 @@ class Redelivered:
     """Slack delivered a request already handled: nothing to do, nothing to say."""
 
 
+@dataclass(frozen=True)
+class Admitted:
+    """The request is well formed and the person may act now (`where` the rate limit
+    was counted)."""
+
+    meeting_id: MeetingId
+    where: Where = "shared"
+
+
 Outcome = Invalid | Denied | Attempted | Redelivered
 OnAccepted = Callable[[MeetingId], None]
-Audit = Callable[..., None]
 
 
 class StopCrashed(Exception):
@@ -107,15 +144,6 @@ class StopCrashed(Exception):
     def __init__(self, request_id: str) -> None:
         super().__init__(f"unexpected error (ref: {request_id})")
         self.request_id = request_id
-
-
-def _expired(request: StopRequest) -> Denial | None:
-    """A button shown more than BUTTON_LIFETIME_SECONDS ago no longer acts."""
-    if request.issued_at is None:
-        return None
-    if time.time() - request.issued_at > BUTTON_LIFETIME_SECONDS:
-        return Denial("expired")
-    return None
 
 
 def new_request_id() -> str:
@@ -130,15 +158,17 @@ def api_status(result: StopResult) -> int | None:
             return status
         case RateLimited():
             return 429
-        case TimedOut() | Unreachable():
+        case TimedOut() | Unreachable() | Unconfirmed():
             return None
 
 
 def outcome_name(result: StopResult) -> str:
     """A stable name for the audit trail."""
     match result:
-        case Stopped():
+        case Stopped(recovered_from=None):
             return "stopped"
+        case Stopped():
+            return "stopped_answer_lost"
         case ApiError():
             return "api_error"
         case RateLimited():
@@ -149,63 +179,108 @@ def outcome_name(result: StopResult) -> str:
             return f"unreachable:{reason}"
         case UnexpectedResponse():
             return "unexpected_response"
+        case Unconfirmed():
+            return "unconfirmed"
+
+
+class AttemptAudit:
+    """Writes one attempt's audit line, with the fields every line of it shares."""
+
+    def __init__(self, event: str, request: StopRequest, request_id: str) -> None:
+        self._event = event
+        self._request = request
+        self._request_id = request_id
+        self._started = time.monotonic()
+
+    def write(self, meeting_id: str | None, decision: str, **fields: object) -> None:
+        """Append the line: what was decided and, for an allowed attempt, what happened."""
+        request = self._request
+        audit.write(
+            self._event,
+            request_id=self._request_id,
+            door=request.door,
+            team_id=request.team_id,
+            user_id=request.user_id,
+            channel_id=request.channel_id,
+            meeting_id=meeting_id,
+            decision=decision,
+            **fields,
+            duration_ms=round((time.monotonic() - self._started) * 1000),
+        )
 
 
 class StopService:
     """Decides, stops (one API call per meeting at a time), audits and reports."""
 
     def __init__(
-        self, client: RealtimeKitClient, access: Access, rate_limit: RateLimit | None = None
+        self,
+        client: RealtimeKitClient,
+        access: Access,
+        per_minute: int = 0,
+        state: State | None = None,
+        lock_ttl: float = STOP_LOCK_SECONDS,
     ) -> None:
         self._client = client
+        self._lock_ttl = lock_ttl
         self.access = access
-        self.rate_limit = rate_limit or RateLimit(0)
-        self._stopping: SingleFlight[MeetingId, StopResult] = SingleFlight()
-        self._delivered: dict[str, float] = {}
-        self._tasks: set[asyncio.Future[None]] = set()
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self.per_minute = per_minute  # stops per person per minute; 0: no limit
+        # Redeliveries, single flight and the rate limit: across copies when shared.
+        self.state: State = state or MemoryState()
 
     async def stop(self, request: StopRequest, on_accepted: OnAccepted | None = None) -> Outcome:
         """Run one attempt; `on_accepted` is called once the person is authorised, just
-        before the API call."""
-        if self._seen_before(request.delivery_ids):
+        after the API call is under way."""
+        fresh, where = await self.state.first_time(*request.delivery_ids)
+        if not fresh:
             log.info("ignored a redelivery from Slack (%s)", ", ".join(request.delivery_ids))
             return Redelivered()
         request_id = new_request_id()
-        done = self._auditor("stop", request, request_id)
+        attempt = AttemptAudit("stop", request, request_id)
         meeting_id: MeetingId | None = None
         try:
-            admitted = await self._admit(request, request_id, done, limited=True)
-            if not isinstance(admitted, str):
+            admitted = await self._admit(request, request_id, attempt, limited=True)
+            if not isinstance(admitted, Admitted):
                 return admitted
-            meeting_id = admitted
-            shared = self._stopping.running(meeting_id)
-            call = self._stop_once(meeting_id)
+            meeting_id = admitted.meeting_id
+            call = asyncio.ensure_future(self._stop_once(meeting_id))
             if on_accepted is not None:
                 on_accepted(meeting_id)  # after the call is under way, so it goes out first
-            result = await call
+            flight = await call
+        except asyncio.CancelledError:
+            # The bot is shutting down and the grace ran out: the attempt still gets its line.
+            attempt.write(meeting_id, "allowed", outcome="interrupted")
+            raise
         except Exception as error:
-            raise self._crashed(request_id, done, meeting_id) from error
-        done(
-            meeting_id, "allowed", api_status=api_status(result),
-            outcome=outcome_name(result), shared=shared,
+            raise self._crashed(request_id, attempt, meeting_id) from error
+        result = flight.value
+        places = (where, admitted.where, flight.where)
+        attempt.write(
+            meeting_id, "allowed", api_status=api_status(result), outcome=outcome_name(result),
+            shared=flight.joined, state="local" if "local" in places else "shared",
         )  # fmt: skip
         return Attempted(request_id, request.user_id, meeting_id, result)
+
+    async def may_stop(self, request: StopRequest) -> Invalid | Denied | None:
+        """None if `request` would be admitted now (the rate limit is left to `stop`,
+        which checks everything again and audits); else the refusal, audited once."""
+        request_id = new_request_id()
+        attempt = AttemptAudit("stop", request, request_id)
+        admitted = await self._admit(request, request_id, attempt, limited=False)
+        return None if isinstance(admitted, Admitted) else admitted
 
     async def status(self, request: StopRequest) -> Invalid | Denied | Looked:
         """Look up the meeting's active livestream, for an allowed person."""
         request_id = new_request_id()
-        done = self._auditor("status", request, request_id)
+        attempt = AttemptAudit("status", request, request_id)
         meeting_id: MeetingId | None = None
         try:
-            admitted = await self._admit(request, request_id, done, limited=False)
-            if not isinstance(admitted, str):
+            admitted = await self._admit(request, request_id, attempt, limited=False)
+            if not isinstance(admitted, Admitted):
                 return admitted
-            meeting_id = admitted
+            meeting_id = admitted.meeting_id
             result = await self._client.get_active_livestream(meeting_id)
         except Exception as error:
-            raise self._crashed(request_id, done, meeting_id) from error
+            raise self._crashed(request_id, attempt, meeting_id) from error
         match result:
             case Livestream():
                 fields: dict[str, object] = {"api_status": 200, "outcome": result.status.lower()}
@@ -213,93 +288,74 @@ class StopService:
                 fields = {"api_status": None, "outcome": "no_active_livestream"}
             case failure:
                 fields = {"api_status": api_status(failure), "outcome": outcome_name(failure)}
-        done(meeting_id, "allowed", **fields)
+        attempt.write(meeting_id, "allowed", **fields)
         return Looked(request_id, request.user_id, meeting_id, result)
 
     async def _admit(
-        self, request: StopRequest, request_id: str, done: Audit, *, limited: bool
-    ) -> MeetingId | Invalid | Denied:
-        """The meeting ID, if it is one and the person may act now (counting a stop
-        against their rate limit when `limited`); else the refusal, audited."""
+        self, request: StopRequest, request_id: str, attempt: AttemptAudit, *, limited: bool
+    ) -> Admitted | Invalid | Denied:
+        """Admitted if the request is well formed and the person may act now (counting
+        a stop against their rate limit when `limited`); else the refusal, audited."""
         meeting_id = parse_meeting_id(request.meeting_text)
-        if meeting_id is None:
-            done(None, "invalid", reason="not_a_meeting_id")
-            return Invalid(request_id, request.meeting_text)
-        denial = _expired(request) or await self.access.check(request.user_id, request.channel_id)
+        problem = _malformed(request, meeting_id)
+        if problem is not None or meeting_id is None:
+            attempt.write(meeting_id, "invalid", reason=problem)
+            return Invalid(request_id, request.meeting_text, problem or "not_a_meeting_id")
+        denial = _expired(request) or await self.access.check(
+            request.user_id, request.channel_id, request.team_id
+        )
+        where: Where = "shared"
         if denial is None and limited:
-            retry_after = self.rate_limit.take(request.user_id)
+            retry_after, where = await self.state.take(request.user_id, self.per_minute)
             if retry_after is not None:
                 denial = Denial("rate_limited", retry_after=retry_after)
         if denial is not None:
-            done(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
+            attempt.write(meeting_id, "denied", reason=denial.reason, detail=denial.detail or None)
             return Denied(request_id, request.user_id, meeting_id, denial)
-        return meeting_id
+        return Admitted(meeting_id, where)
 
     @staticmethod
-    def _crashed(request_id: str, done: Audit, meeting_id: MeetingId | None) -> StopCrashed:
+    def _crashed(request_id: str, attempt: AttemptAudit, meeting_id: str | None) -> StopCrashed:
         """Log the traceback under `request_id`, audit it, and name it for the person."""
-        log.exception("unexpected error (ref: %s)", request_id)
-        done(meeting_id, "error", outcome="error")
+        log.exception("unexpected error (ref: %s)", request_id, extra={"request_id": request_id})
+        attempt.write(meeting_id, "error", outcome="error")
         return StopCrashed(request_id)
 
-    @staticmethod
-    def _auditor(event: str, request: StopRequest, request_id: str) -> Audit:
-        """A function that writes this attempt's one audit line."""
-        started = time.monotonic()
+    async def stop_shared(self, meeting_id: MeetingId) -> Flight[StopResult]:
+        """One meeting's API call for a bulk action (no checks, no audit: the caller
+        does both), shared with any stop of that meeting already under way."""
+        return await self._stop_once(meeting_id)
 
-        def done(meeting_id: str | None, decision: str, **fields: object) -> None:
-            audit.write(
-                event,
-                request_id=request_id,
-                door=request.door,
-                team_id=request.team_id,
-                user_id=request.user_id,
-                channel_id=request.channel_id,
-                meeting_id=meeting_id,
-                decision=decision,
-                **fields,
-                duration_ms=round((time.monotonic() - started) * 1000),
-            )
+    async def _stop_once(self, meeting_id: MeetingId) -> Flight[StopResult]:
+        """The API call for `meeting_id`: requests for a meeting already being stopped,
+        here or in another copy, share that call."""
+        flight = await self.state.run_once(
+            f"stop:{meeting_id}",
+            lambda: self._client.stop_livestream(meeting_id),
+            encode_result,
+            decode_result,
+            lock_ttl=self._lock_ttl,
+        )
+        return flight
 
-        return done
 
-    def _seen_before(self, delivery_ids: tuple[str, ...]) -> bool:
-        """True for a redelivery; remembers these ids for REDELIVERY_WINDOW_SECONDS."""
-        if not delivery_ids:
-            return False
-        now = time.monotonic()
-        if len(self._delivered) > 10_000:
-            self._delivered = {k: v for k, v in self._delivered.items() if v > now}
-        seen = any(self._delivered.get(d, 0.0) > now for d in delivery_ids)
-        for delivery_id in delivery_ids:
-            self._delivered[delivery_id] = now + REDELIVERY_WINDOW_SECONDS
-        return seen
+def _malformed(request: StopRequest, meeting_id: MeetingId | None) -> Problem | None:
+    """What is wrong with the request, if anything."""
+    if not is_user_id(request.user_id):
+        return "malformed_user"
+    if request.channel_id is not None and not _CHANNEL_ID.fullmatch(request.channel_id):
+        return "malformed_channel"
+    if meeting_id is None:
+        return "not_a_meeting_id"
+    if request.door == "button" and request.issued_at is None:
+        return "malformed_button"
+    return None
 
-    def _stop_once(self, meeting_id: MeetingId) -> asyncio.Future[StopResult]:
-        """The API call for `meeting_id`: requests for a meeting already being stopped
-        share that call."""
-        if self._stopping.running(meeting_id):
-            log.info("meeting %s is already being stopped: sharing that call", meeting_id)
-        return self._stopping.run(meeting_id, lambda: self._client.stop_livestream(meeting_id))
 
-    def spawn(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run a door's work after its ack as a task that shutdown waits for."""
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        self._idle.clear()
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Future[None]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("a door's work failed", exc_info=task.exception())
-        if not self._tasks:
-            self._idle.set()
-
-    async def drain(self, within: float) -> bool:
-        """Wait up to `within` s for work in flight; True if all of it finished."""
-        try:
-            await asyncio.wait_for(self._idle.wait(), within)
-        except TimeoutError:
-            return False
-        return True
+def _expired(request: StopRequest) -> Denial | None:
+    """A button shown more than BUTTON_LIFETIME_SECONDS ago no longer acts."""
+    if request.issued_at is None:
+        return None
+    if time.time() - request.issued_at > BUTTON_LIFETIME_SECONDS:
+        return Denial("expired")
+    return None

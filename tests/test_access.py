@@ -107,7 +107,7 @@ async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
     calls: list[str] = []
 
     class Directory:
-        async def members(self, group_id: str) -> frozenset[str]:
+        async def members(self, group_id: str, team_id: str | None) -> frozenset[str]:
             calls.append(group_id)
             return frozenset({STRANGER})
 

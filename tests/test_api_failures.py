@@ -12,6 +12,7 @@ from tests.fakes.servers import (
     Handler,
     cf_dyte_error,
     cf_json,
+    cf_live,
     cf_raw,
     cf_success,
     cf_v4_error,
@@ -73,7 +74,8 @@ async def test_html_502_is_retried_and_then_reported_without_markup(
     bot: RunningBot, cloudflare: FakeCloudflare
 ) -> None:
     page = cf_raw(502, b"<html><head><title>502 Bad Gateway</title></head></html>")
-    cloudflare.default = page
+    # Each 502 is followed by a status read that finds the stream still live.
+    cloudflare.then(*[page, cf_live(MEETING)] * 3)
     outcome = await outcome_of(bot)
     assert "unexpected response from the API (HTTP 502)" in str(outcome["text"])
     assert "<html>" not in str(outcome) and "Bad Gateway" not in str(outcome)
@@ -81,7 +83,7 @@ async def test_html_502_is_retried_and_then_reported_without_markup(
 
 
 async def test_503_then_success_is_retried(bot: RunningBot, cloudflare: FakeCloudflare) -> None:
-    cloudflare.then(cf_raw(503, b""), cf_success("livestream stopped"))
+    cloudflare.then(cf_raw(503, b""), cf_live(MEETING), cf_success("livestream stopped"))
     outcome = await outcome_of(bot)
     assert "livestream stopped" in str(outcome["text"])
     assert len(cloudflare.stop_calls) == 2

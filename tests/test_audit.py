@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, RunningBot
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 FIELDS = {
@@ -47,7 +48,7 @@ async def test_denied_and_invalid_attempts_are_recorded_with_the_reason(
     bot: RunningBot, slack: FakeSlack, logs: LogWatch, cloudflare: FakeCloudflare
 ) -> None:
     await bot.click(MEETING, STRANGER)
-    await bot.step({"meeting_id": "nope", "user_id": ALLOWED})
+    await bot.step({"meeting_id": "nope", "user_context": payloads.user_context(ALLOWED)})
     await slack.wait_responses(1, "btn")
     await slack.wait_calls("functions.completeError")
     records = {r["door"]: r for r in logs.audit()}

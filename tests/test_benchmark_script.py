@@ -32,3 +32,25 @@ async def test_burst_benchmark_runs_and_counts_every_reply(tmp_path: Path) -> No
     assert "sync" in rows and "floor" in rows
     [sequential] = [line for line in out.splitlines() if line.startswith("| bot | 3 | 3 |")]
     assert sequential.split("|")[4].strip() == "1"  # one API connection for 3 stops in a row
+
+
+async def test_burst_benchmark_runs_two_copies_on_one_valkey(tmp_path: Path) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "benchmarks" / "burst.py"),
+        "-n", "4", "--delay", "0.05", "--only", "bot", "--copies", "2", "--state", "valkey",
+        "--sequential", "2", "--window", "20",
+        env=process_env({"TMPDIR": str(tmp_path), "BENCH_LOG_LEVEL": "INFO"}), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out_bytes, err = await asyncio.wait_for(proc.communicate(), 120)
+    out = out_bytes.decode()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    [two] = [line for line in out.splitlines() if line.startswith("| bot-2x-valkey | 4 | 0.05 |")]
+    # acks >3s or failed, answered, API calls
+    assert [c.strip() for c in two.split("|")][7:10] == ["0", "4", "4"]
+    assert "| N | D (s) | ack p99 ms: bot | ack p99 ms: bot-2x-valkey | ratio |" in out
+    [compared] = [line for line in out.splitlines() if line.startswith("| 4 | 0.05 |")]
+    assert len(compared.split("|")) == 10
+    for copy in (0, 1):  # each copy ran on the shared store, not in memory
+        log = (tmp_path / f"burst-bot-2x-valkey-{copy}.log").read_text()
+        assert "sharing state on redis://127.0.0.1:" in log, log

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from bot import messages
 from tests.conftest import ALLOWED, MEETING, STOP_PATH, STRANGER, RunningBot
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
@@ -58,6 +60,7 @@ async def test_failure_post_carries_a_try_again_button_behind_a_confirm(
     buttons = [e for b in outcome["blocks"] if b["type"] == "actions" for e in b["elements"]]
     [button] = buttons
     assert button["action_id"] == messages.ACTION_ID
-    assert button["value"] == MEETING
+    meeting, shown_at = button["value"].split("|")
+    assert meeting == MEETING and abs(int(shown_at) - time.time()) < 60
     assert button["style"] == "danger"
     assert MEETING in button["confirm"]["text"]["text"]

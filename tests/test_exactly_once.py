@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.conftest import ALLOWED, MEETING, OTHER_ALLOWED, LogWatch, RunningBot
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
@@ -35,7 +36,11 @@ async def test_concurrent_requests_for_one_meeting_share_one_api_call(
 async def test_workflow_step_redelivered_with_the_same_execution_id_acts_once(
     bot: RunningBot, cloudflare: FakeCloudflare, slack: FakeSlack, logs: LogWatch
 ) -> None:
-    inputs = {"meeting_id": MEETING, "user_id": ALLOWED, "channel_id": "C0WF"}
+    inputs = {
+        "meeting_id": MEETING,
+        "user_context": payloads.user_context(ALLOWED),
+        "channel_id": "C0WF",
+    }
     await bot.step(inputs, execution_id="Fx1", event_id="Ev1")
     await slack.wait_calls("functions.completeSuccess")
     status, _ = await bot.step(
@@ -56,8 +61,16 @@ async def test_workflow_step_redelivered_with_the_same_execution_id_acts_once(
 async def test_a_new_execution_of_the_step_is_not_mistaken_for_a_redelivery(
     bot: RunningBot, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
-    await bot.step({"meeting_id": MEETING, "user_id": ALLOWED}, execution_id="Fx1", event_id="Ev1")
+    await bot.step(
+        {"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)},
+        execution_id="Fx1",
+        event_id="Ev1",
+    )
     await slack.wait_calls("functions.completeSuccess", 1)
-    await bot.step({"meeting_id": MEETING, "user_id": ALLOWED}, execution_id="Fx2", event_id="Ev2")
+    await bot.step(
+        {"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)},
+        execution_id="Fx2",
+        event_id="Ev2",
+    )
     await slack.wait_calls("functions.completeSuccess", 2)
     assert len(cloudflare.stop_calls) == 2

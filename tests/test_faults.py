@@ -11,6 +11,7 @@ from aiohttp import web
 
 from bot.realtimekit import RealtimeKitClient
 from tests.conftest import MEETING, LogWatch, RunningBot, StartBot
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_raw, cf_reset_mid_body
 
 
@@ -112,7 +113,7 @@ async def test_connect_timeout_is_reported(
 async def test_unresolvable_host_is_reported(
     start_bot: StartBot, unresolvable: str, cloudflare: FakeCloudflare
 ) -> None:
-    bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"http://{unresolvable}/client/v4")
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"https://{unresolvable}/client/v4")
     await bot.command(MEETING, response="fault")
     [outcome] = await in_channel_outcomes(bot, "fault")
     assert "could not reach the Cloudflare API (its host name did not resolve)" in str(
@@ -128,10 +129,10 @@ def status(code: int) -> object:
     return answer
 
 
-async def test_response_url_404_then_ok_is_retried_until_it_lands(
+async def test_response_url_5xx_then_ok_is_retried_until_it_lands(
     bot: RunningBot, slack: FakeSlack, logs: LogWatch
 ) -> None:
-    slack.response_answers.extend([status(404), status(500)])  # type: ignore[list-item]
+    slack.response_answers.extend([status(503), status(500)])  # type: ignore[list-item]
     await bot.command(MEETING)
     replies = await slack.wait_responses(3, "cmd")
     assert "Stopping" in replies[0]["text"] and replies[0] == replies[1]
@@ -154,7 +155,7 @@ async def test_response_url_that_keeps_failing_is_audited(
     assert len(slack.responses("cmd")) == 6  # two replies, three tries each
 
 
-async def test_response_url_that_times_out_is_retried_then_audited(
+async def test_response_url_that_times_out_is_not_posted_twice_and_is_audited(
     start_bot: StartBot, slack: FakeSlack, logs: LogWatch
 ) -> None:
     bot = await start_bot(SLACK_TIMEOUT_SECONDS="0.2", ALLOWED_USER_IDS="U0ALLOWED")
@@ -170,6 +171,17 @@ async def test_response_url_that_times_out_is_retried_then_audited(
         lambda w: sum(r["event"] == "reply_failed" for r in w.audit()) == 2, timeout=15
     )
     assert {r["error"] for r in logs.audit() if r["event"] == "reply_failed"} == {"TimeoutError"}
+    # Slack may have accepted a post that timed out: one try each, never a second copy.
+    assert len(slack.responses("cmd")) == 2
+
+
+async def test_response_url_404_is_not_retried_and_is_audited(
+    bot: RunningBot, slack: FakeSlack, logs: LogWatch
+) -> None:
+    slack.response_answers.extend([status(404)] * 2)  # type: ignore[list-item]
+    await bot.command(MEETING)
+    await logs.wait_for(lambda w: sum(r["event"] == "reply_failed" for r in w.audit()) == 2)
+    assert len(slack.responses("cmd")) == 2
 
 
 async def test_chat_post_message_rate_limit_honours_retry_after(
@@ -181,7 +193,13 @@ async def test_chat_post_message_rate_limit_honours_retry_after(
         )
 
     slack.answer_api("chat.postMessage", limited)
-    await bot.step({"meeting_id": MEETING, "user_id": "U0ALLOWED", "channel_id": "C0WF"})
+    await bot.step(
+        {
+            "meeting_id": MEETING,
+            "user_context": payloads.user_context("U0ALLOWED"),
+            "channel_id": "C0WF",
+        }
+    )
     await slack.wait_calls("chat.postMessage", 2)
     await slack.wait_calls("functions.completeSuccess")
 

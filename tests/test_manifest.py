@@ -12,15 +12,11 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SCHEMA_DIR = ROOT.parent / "shared" / "slack-manifest-schema"
+SCHEMA_DIR = ROOT / "tests" / "data" / "slack-manifest-schema"
 
 
 def _schema() -> dict[str, Any]:
     path = SCHEMA_DIR / "manifest.schema.2.0.0.json"
-    if not path.is_file():
-        pytest.fail(
-            f"Slack's manifest schema is missing at {path}: shared/ should sit beside the repo"
-        )
     schema: dict[str, Any] = json.loads(path.read_text())
     return schema
 
@@ -50,10 +46,26 @@ def test_manifest_declares_all_three_doors_and_the_scopes() -> None:
     assert settings["socket_mode_enabled"] is True
     assert "function_executed" in settings["event_subscriptions"]["bot_events"]
     step = manifest["functions"]["stop_livestream"]
-    assert step["input_parameters"]["properties"]["user_id"]["type"] == "slack#/types/user_id"
+    # The person is whoever ran the workflow, never a user a workflow's builder typed in.
+    assert (
+        step["input_parameters"]["properties"]["user_context"]["type"]
+        == "slack#/types/user_context"
+    )
+    assert "user_id" not in step["input_parameters"]["properties"]
     assert step["input_parameters"]["properties"]["channel_id"]["type"] == "slack#/types/channel_id"
-    assert set(step["input_parameters"]["required"]) == {"meeting_id", "user_id"}
+    assert set(step["input_parameters"]["required"]) == {"user_context"}
+    assert step["input_parameters"]["properties"]["meeting_name"]["type"] == "string"
     assert set(step["output_parameters"]["properties"]) == {"message", "meeting_id"}
     assert {"commands", "chat:write", "chat:write.public"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_manifest_declares_the_shortcut_and_the_options_load_url() -> None:
+    manifest = _manifest()
+    [shortcut] = manifest["features"]["shortcuts"]
+    assert (shortcut["type"], shortcut["callback_id"]) == ("global", "stop_livestream_shortcut")
+    interactivity = manifest["settings"]["interactivity"]
+    # Type-ahead options come to the same path as every other request.
+    assert interactivity["message_menu_options_url"] == interactivity["request_url"]
+    assert interactivity["request_url"].endswith("/slack/events")

@@ -63,7 +63,9 @@ async def test_button_and_workflow_step_over_socket_mode(
 ) -> None:
     click = payloads.button_click(MEETING, ALLOWED, slack.response_url("btn"))
     await slack.send_envelope({"envelope_id": "env-2", "type": "interactive", "payload": click})
-    step = payloads.function_executed({"meeting_id": MEETING, "user_id": ALLOWED})
+    step = payloads.function_executed(
+        {"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)}
+    )
     await slack.send_envelope({"envelope_id": "env-3", "type": "events_api", "payload": step})
     assert await acks(slack, 2) == {"env-2", "env-3"}
     [outcome] = await slack.wait_responses(1, "btn")

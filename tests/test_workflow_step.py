@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from tests.conftest import ALLOWED, MEETING, STOP_PATH, STRANGER, RunningBot
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 
@@ -12,7 +13,11 @@ async def test_step_stops_completes_with_outputs_and_posts_to_the_channel(
     bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
 ) -> None:
     status, _ = await bot.step(
-        {"meeting_id": MEETING.upper(), "user_id": ALLOWED, "channel_id": "C0WF"}
+        {
+            "meeting_id": MEETING.upper(),
+            "user_context": payloads.user_context(ALLOWED),
+            "channel_id": "C0WF",
+        }
     )
     assert status == 200
     [done] = await slack.wait_calls("functions.completeSuccess")
@@ -34,7 +39,7 @@ async def test_step_stops_completes_with_outputs_and_posts_to_the_channel(
 
 
 async def test_step_without_channel_posts_nothing(bot: RunningBot, slack: FakeSlack) -> None:
-    await bot.step({"meeting_id": MEETING, "user_id": ALLOWED})
+    await bot.step({"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)})
     await slack.wait_calls("functions.completeSuccess")
     assert slack.calls("chat.postMessage") == []
 
@@ -42,7 +47,13 @@ async def test_step_without_channel_posts_nothing(bot: RunningBot, slack: FakeSl
 async def test_step_for_a_stranger_fails_without_an_api_call(
     bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
 ) -> None:
-    await bot.step({"meeting_id": MEETING, "user_id": STRANGER, "channel_id": "C0WF"})
+    await bot.step(
+        {
+            "meeting_id": MEETING,
+            "user_context": payloads.user_context(STRANGER),
+            "channel_id": "C0WF",
+        }
+    )
     [failed] = await slack.wait_calls("functions.completeError")
     assert "not allowed" in failed.data["error"]
     assert cloudflare.stop_calls == []
@@ -52,7 +63,7 @@ async def test_step_for_a_stranger_fails_without_an_api_call(
 async def test_step_with_a_bad_meeting_id_fails_without_an_api_call(
     bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
 ) -> None:
-    await bot.step({"meeting_id": "abc/../x", "user_id": ALLOWED})
+    await bot.step({"meeting_id": "abc/../x", "user_context": payloads.user_context(ALLOWED)})
     [failed] = await slack.wait_calls("functions.completeError")
     assert "is not a meeting ID" in failed.data["error"]
     assert cloudflare.stop_calls == []
@@ -62,7 +73,13 @@ async def test_step_fails_with_the_api_message_and_tells_the_channel(
     bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
 ) -> None:
     cloudflare.then(cf_dyte_error(404, "No active livestream"))
-    await bot.step({"meeting_id": MEETING, "user_id": ALLOWED, "channel_id": "C0WF"})
+    await bot.step(
+        {
+            "meeting_id": MEETING,
+            "user_context": payloads.user_context(ALLOWED),
+            "channel_id": "C0WF",
+        }
+    )
     [failed] = await slack.wait_calls("functions.completeError")
     assert "No active livestream (HTTP 404)" in failed.data["error"]
     [post] = await slack.wait_calls("chat.postMessage")

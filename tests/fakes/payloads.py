@@ -42,9 +42,23 @@ def slash_command(
     }
 
 
+def user_context(user_id: str) -> dict[str, str]:
+    """A workflow step's `slack#/types/user_context` input, as Slack fills it in."""
+    return {"id": user_id, "secret": "user-context-secret"}
+
+
+def button_value(meeting_id: str, shown_at: float | None = None) -> str:
+    """A stop button's value as the bot writes it: `<meeting-id>|<shown at>`."""
+    return f"{meeting_id}|{int(time.time() if shown_at is None else shown_at)}"
+
+
 def button_click(
     value: str, user_id: str, response_url: str | None, channel_id: str = "C0OPS"
 ) -> dict[str, Any]:
+    """A block_actions payload for a press of a stop button carrying `value` (a bare
+    meeting ID gets the current time, as the bot's buttons carry)."""
+    if "|" not in value and len(value) == 36:
+        value = button_value(value)
     payload: dict[str, Any] = {
         "type": "block_actions",
         "team": {"id": "T0TEAM", "domain": "acme"},

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.standins import Handler, Received, StandInServer, StandInSlack
+from bot.demo.standins import Handler, LiveCatalog, Received, StandInServer, StandInSlack
 
 FakeSlack = StandInSlack
 
@@ -42,6 +42,12 @@ def cf_success(message: str = "Stopped live stream successfully") -> Handler:
     return cf_json(200, {"success": True, "data": {"message": message}})
 
 
+def cf_live(meeting_id: str = "", name: str = "Keynote") -> Handler:
+    """The active-livestream read of a meeting that is live."""
+    data = {"id": "ls-1", "meeting_id": meeting_id, "name": name, "status": "LIVE"}
+    return cf_json(200, {"success": True, "data": data})
+
+
 def cf_dyte_error(status: int, message: str) -> Handler:
     """RealtimeKit's own error envelope."""
     return cf_json(status, {"success": False, "error": {"code": status, "message": message}})
@@ -61,7 +67,10 @@ def cf_v4_error(status: int, code: int, message: str) -> Handler:
 
 
 class FakeCloudflare(StandInServer):
-    """RealtimeKit's stop endpoint: answers from a script, then success."""
+    """RealtimeKit's stop endpoint: answers from a script, then success. The list and
+    meeting reads (`GET .../livestreams`, `GET .../meetings/{id}`) are served apart, from
+    `catalog` (empty unless a test fills it), so that they never take a scripted answer
+    meant for a stop."""
 
     PREFIX = "/client/v4"
 
@@ -69,6 +78,7 @@ class FakeCloudflare(StandInServer):
         super().__init__()
         self.script: deque[Handler] = deque()
         self.default: Handler = cf_success()
+        self.catalog = LiveCatalog(self, self.PREFIX)  # before the catch-all: matched first
         self.app.router.add_route("*", "/{tail:.*}", self._handle)
 
     @property

@@ -8,6 +8,7 @@ person would see in Slack, then the audit lines.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import json
 import logging
 import re
@@ -24,8 +25,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot import audit
 from bot.config import load_settings
+from bot.demo.standins import StandInRealtimeKit, StandInSlack
 from bot.server import serve_http
-from bot.standins import StandInRealtimeKit, StandInSlack
 
 ALICE = "U0ALICE"
 MALLORY = "U0MALLORY"
@@ -33,6 +34,11 @@ NAMES = {ALICE: "alice", MALLORY: "mallory", "U0BOT": "stop-livestream-bot"}
 LIVE_MEETING = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
 WORKFLOW_MEETING = "550e8400-e29b-41d4-a716-446655440000"
 CHANNEL = "C0EVENTS"
+HALLS = {
+    "1b4e28ba-2fa1-41d2-883f-0016d3cca427": "Hall A",
+    "6fa459ea-ee8a-4ca4-894e-db77e160355e": "Hall B",
+    "9b2c6a7e-4d3f-4c1b-9a8e-2f5d7c3b1a60": "Hall C",
+}
 
 _EMOJI = {
     ":octagonal_sign:": "[STOPPED]",
@@ -41,6 +47,9 @@ _EMOJI = {
     ":x:": "[ERROR]",
     ":hourglass_flowing_sand:": "[...]",
     ":hourglass:": "[WAIT]",
+    ":rotating_light:": "[ALL]",
+    ":red_circle:": "[LIVE]",
+    ":white_circle:": "[NONE]",
 }
 
 
@@ -65,7 +74,12 @@ def plain(mrkdwn: str) -> str:
 async def run_demo(out: TextIO = sys.stdout) -> int:
     """Run the scripted session; return the exit code."""
     slack = StandInSlack()
-    api = StandInRealtimeKit(live={LIVE_MEETING, WORKFLOW_MEETING})
+    api = StandInRealtimeKit()
+    now = time.time()
+    api.catalog.add(LIVE_MEETING, "Main stage", "Product launch", _iso(now - 42 * 60))
+    api.catalog.add(WORKFLOW_MEETING, "Backstage camera", "Launch rehearsal", _iso(now - 15 * 60))
+    for n, (meeting, hall) in enumerate(HALLS.items()):
+        api.catalog.add(meeting, hall, f"Breakout {n + 1}", _iso(now - (5 + n) * 60))
     await slack.start()
     await api.start()
     signing_secret = secrets.token_hex(16)
@@ -77,6 +91,7 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
             "CLOUDFLARE_ACCOUNT_ID": "0123456789abcdef0123456789abcdef",
             "REALTIMEKIT_APP_ID": "demo-app",
             "ALLOWED_USER_IDS": ALICE,
+            "ALLOWED_STOP_ALL_USER_IDS": ALICE,
             "CLOUDFLARE_API_BASE_URL": api.base_url,
             "SLACK_API_URL": slack.api_url,
         },
@@ -130,32 +145,48 @@ class _Demo:
         self.say(
             "stop-livestream-bot demo: the real bot, in HTTP mode, against local stand-ins for\n"
             "Slack and Cloudflare RealtimeKit. @alice is on the allowlist; @mallory is not.\n"
-            f"Meetings {LIVE_MEETING} and {WORKFLOW_MEETING} are live."
+            f"Five livestreams are live: Main stage ({LIVE_MEETING}), Backstage camera\n"
+            f"({WORKFLOW_MEETING}), and Halls A, B and C. @alice may also stop everything."
         )
         await self.step(
-            f"1. @alice types: /stop-livestream {LIVE_MEETING}",
+            "1. @alice asks what is live: /stop-livestream list",
+            lambda: self.command("list", ALICE, "step0"),
+            lambda: len(self.slack.responses("step0")) >= 1,
+        )
+        await self.step(
+            f"2. @alice types: /stop-livestream {LIVE_MEETING}",
             lambda: self.command(LIVE_MEETING, ALICE, "step1"),
             lambda: self.channel_posts("step1") >= 1,
         )
         await self.step(
-            f"2. @alice types it again: /stop-livestream {LIVE_MEETING}",
+            f"3. @alice types it again: /stop-livestream {LIVE_MEETING}",
             lambda: self.command(LIVE_MEETING, ALICE, "step2"),
             lambda: self.channel_posts("step2") >= 1,
         )
         await self.step(
-            f"3. @mallory, who is not allowed, types: /stop-livestream {WORKFLOW_MEETING}",
+            f"4. @mallory, who is not allowed, types: /stop-livestream {WORKFLOW_MEETING}",
             lambda: self.command(WORKFLOW_MEETING, MALLORY, "step3"),
             lambda: len(self.slack.responses("step3")) >= 1,
         )
         await self.step(
-            "4. @alice mistypes: /stop-livestream 7c9e6679/../../accounts",
+            "5. @alice mistypes: /stop-livestream 7c9e6679/../../accounts",
             lambda: self.command("7c9e6679/../../accounts", ALICE, "step4"),
             lambda: len(self.slack.responses("step4")) >= 1,
         )
         await self.step(
-            f"5. A workflow runs the step 'Stop a livestream' for @alice, meeting {WORKFLOW_MEETING}",
+            f"6. @alice runs a workflow whose step 'Stop a livestream' names meeting {WORKFLOW_MEETING}",
             lambda: self.workflow_step(WORKFLOW_MEETING, ALICE),
             lambda: bool(self.slack.calls("functions.completeSuccess")),
+        )
+        await self.step(
+            "7. Wrong content on every hall: @alice types /stop-livestream all",
+            lambda: self.command("all", ALICE, "step7"),
+            lambda: len(self.slack.responses("step7")) >= 1,
+        )
+        await self.step(
+            "8. @alice presses the red button and confirms",
+            lambda: self.press_stop_all("step7", "step8"),
+            lambda: bool(self.slack.calls("chat.postMessage")[1:]),
         )
 
     def say(self, text: str = "") -> None:
@@ -227,6 +258,27 @@ class _Demo:
         }
         return await self.post(urlencode(fields), "application/x-www-form-urlencoded")
 
+    async def press_stop_all(self, confirmation: str, name: str) -> int:
+        """Press the stop-all button of the confirmation posted to `confirmation`."""
+        [reply] = self.slack.responses(confirmation)
+        button = next(
+            element
+            for block in reply.get("blocks", [])
+            for element in block.get("elements", [])
+            if element.get("action_id") == "stop_all_livestreams"
+        )
+        payload = {
+            "type": "block_actions",
+            "team": {"id": "T0TEAM"},
+            "user": {"id": ALICE},
+            "channel": {"id": CHANNEL},
+            "container": {"type": "message", "channel_id": CHANNEL, "is_ephemeral": True},
+            "response_url": self.slack.response_url(name),
+            "actions": [{"action_id": button["action_id"], "value": button["value"]}],
+        }
+        body = urlencode({"payload": json.dumps(payload)})
+        return await self.post(body, "application/x-www-form-urlencoded")
+
     async def workflow_step(self, meeting_id: str, user_id: str) -> int:
         event = {
             "type": "event_callback",
@@ -237,7 +289,12 @@ class _Demo:
             "event": {
                 "type": "function_executed",
                 "function": {"callback_id": "stop_livestream", "type": "app"},
-                "inputs": {"meeting_id": meeting_id, "user_id": user_id, "channel_id": CHANNEL},
+                # Slack fills user_context with whoever ran the workflow.
+                "inputs": {
+                    "meeting_id": meeting_id,
+                    "user_context": {"id": user_id, "secret": "demo"},
+                    "channel_id": CHANNEL,
+                },
                 "function_execution_id": "Fx0DEMO",
                 "workflow_execution_id": "Wx0DEMO",
                 "event_ts": "1.1",
@@ -245,6 +302,10 @@ class _Demo:
             },
         }
         return await self.post(json.dumps(event), "application/json")
+
+
+def _iso(when: float) -> str:
+    return datetime.datetime.fromtimestamp(when, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _indent(text: str) -> str:

@@ -1,0 +1,85 @@
+"""The doors' work after the ack: tracked so shutdown can wait for it, and guarded so
+no exception reaches a person as a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+from bot import messages
+from bot.messages import Reply
+from bot.stopping import StopCrashed, new_request_id
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[Reply], Awaitable[Any]]
+# How long a person's "the bot restarted" reply may take while the bot shuts down.
+INTERRUPTED_REPLY_SECONDS = 2.0
+
+
+class Background:
+    """The work in flight after Slack got its ack."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._quiet = False  # set when told to stop at once: no more replies
+
+    def run(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+        """Run `work` in the background. An unexpected error gets the person a reference
+        to quote; work cut off by shutdown tells them the bot restarted."""
+        task = asyncio.ensure_future(self._guarded(work, deliver))
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._finished)
+
+    async def _guarded(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+        try:
+            await work
+            return
+        except asyncio.CancelledError:
+            if not self._quiet:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(
+                        deliver(messages.interrupted()), INTERRUPTED_REPLY_SECONDS
+                    )
+            raise
+        except StopCrashed as crash:
+            ref = crash.request_id  # already logged with its traceback
+        except Exception:
+            ref = new_request_id()
+            log.exception("unexpected error (ref: %s)", ref, extra={"request_id": ref})
+        try:
+            await deliver(messages.something_went_wrong(ref))
+        except Exception:
+            log.exception(
+                "could not tell the person about error %s", ref, extra={"request_id": ref}
+            )
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def drain(self, within: float, hurry: asyncio.Event | None = None) -> bool:
+        """Wait up to `within` s (or until `hurry` is set) for work in flight; then cancel
+        what is left, which still audits and, unless hurried, replies. True if all of it
+        finished in time."""
+        waits = [asyncio.ensure_future(self._idle.wait())]
+        if hurry is not None:
+            waits.append(asyncio.ensure_future(hurry.wait()))
+        _, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
+        for waiting in pending:
+            waiting.cancel()
+        if self._idle.is_set():
+            return True
+        self._quiet = hurry is not None and hurry.is_set()
+        left = list(self._tasks)
+        for task in left:
+            task.cancel()
+        await asyncio.wait(left, timeout=INTERRUPTED_REPLY_SECONDS + 1)
+        return False

@@ -1,0 +1,84 @@
+"""Everything the doors send to Slack: response_url posts and channel posts."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+from slack_sdk.http_retry.builtin_async_handlers import (
+    AsyncConnectionErrorRetryHandler,
+    AsyncRateLimitErrorRetryHandler,
+    AsyncServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+from bot import audit
+from bot.messages import Reply
+
+log = logging.getLogger(__name__)
+
+
+class Outbox:
+    """Sends replies over one shared HTTP session."""
+
+    def __init__(
+        self, session: aiohttp.ClientSession, client: AsyncWebClient, backoff: float
+    ) -> None:
+        self._session = session
+        self.client = client
+        # Only what cannot have been delivered is retried: a post that timed out or
+        # lost its connection may have landed, and a retry would post it twice.
+        # slack-sdk's handlers: connect-phase errors, 500/503, and 429 after Retry-After.
+        # Retry state lives per request, so these serve every post.
+        interval = BackoffRetryIntervalCalculator(backoff)
+        self._retry = [
+            AsyncConnectionErrorRetryHandler(
+                max_retry_count=2,
+                interval_calculator=interval,
+                error_types=[aiohttp.ClientConnectorError],
+            ),
+            AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+        ]
+
+    async def respond(
+        self,
+        response_url: str,
+        reply: Reply,
+        request_id: str | None = None,
+        *,
+        replace_original: bool = False,
+    ) -> bool:
+        """Post to a response_url (in the channel when the reply is public); a post that
+        never lands is audited. True if it landed."""
+        webhook = AsyncWebhookClient(
+            response_url, session=self._session, retry_handlers=self._retry
+        )
+        try:
+            response = await webhook.send(
+                text=reply.text,
+                blocks=reply.blocks,
+                response_type="in_channel" if reply.public else "ephemeral",
+                replace_original=replace_original,
+            )
+        except (TimeoutError, aiohttp.ClientError) as error:
+            failure = type(error).__name__
+        else:
+            if response.status_code == 200:
+                return True
+            failure = f"HTTP {response.status_code}"
+        log.warning(
+            "could not post to a response_url: %s", failure, extra={"request_id": request_id}
+        )
+        audit.write("reply_failed", request_id=request_id, via="response_url", error=failure)
+        return False
+
+    async def post(
+        self, channel_id: str, reply: Reply, client: AsyncWebClient | None = None
+    ) -> None:
+        """Post a reply to a channel with chat.postMessage (with `client`'s token, if given)."""
+        await (client or self.client).chat_postMessage(
+            channel=channel_id, text=reply.text, blocks=reply.blocks
+        )

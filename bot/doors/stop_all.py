@@ -1,0 +1,247 @@
+"""The stop-all door: `/stop-livestream all` (command.py hands that word here), the
+confirmation's button `stop_all_livestreams`, and the summary's `stop_all_retry`.
+
+Both buttons carry `<what>|<shown at, Unix seconds>` (`all`, or the batch id whose
+failed meetings to try again) and expire 5 minutes after they were shown."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.doors.background import Background
+from bot.doors.buttons import parse_button_value
+from bot.doors.fields import text_at
+from bot.doors.outbox import Outbox
+from bot.messages import Reply
+from bot.messages import stop_all as views
+from bot.stopping_all import (
+    AlreadyRunning,
+    BatchSummary,
+    Confirmation,
+    ListFailed,
+    StopAllRefused,
+    StopAllRequest,
+    StopAllService,
+)
+
+log = logging.getLogger(__name__)
+
+# Slack accepts at most 5 posts to one response_url within 30 minutes (its "Handling
+# user interaction" guide); a 6th is refused. PrivateProgress never sends more.
+RESPONSE_URL_USES = 5
+PROGRESS_UPDATES = 3
+PROGRESS_GAP_SECONDS = 1.0  # at least this long between two progress updates
+
+
+class PrivateProgress:
+    """The person's private view of a batch, through the press's response_url.
+
+    The 5 uses are budgeted: (1) "reading what is live…" at once, replacing the
+    confirmation so it cannot be pressed again; (2-4) at most PROGRESS_UPDATES
+    "X of N done" updates, the first once the list is read, then 1 s, 2 s... apart
+    (at least PROGRESS_GAP_SECONDS, so at most once a second); (5) the last line, or the
+    summary itself in the channel when the bot could not post there. A second press
+    uses two: "already running" and the running batch's summary. Sends go out one at
+    a time, in order, so a late update never replaces the last line."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        response_url: str | None,
+        *,
+        replace: bool,
+        updates: int = PROGRESS_UPDATES,
+    ) -> None:
+        self._outbox = outbox
+        self._url = response_url
+        self._replace = replace
+        self._updates = updates
+        self._done = 0
+        self._total = 0
+        self._news = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._last: asyncio.Future[None] | None = None
+        self.uses = 0
+
+    def later(self, reply: Reply, request_id: str | None = None) -> asyncio.Future[None]:
+        """Send `reply` after every send before it."""
+        self._last = asyncio.ensure_future(self._after(self._last, reply, request_id))
+        return self._last
+
+    async def say(self, reply: Reply, request_id: str | None = None) -> None:
+        """Send `reply` (after those before it) and wait until it is sent."""
+        await self.later(reply, request_id)
+
+    async def _after(
+        self, previous: asyncio.Future[None] | None, reply: Reply, request_id: str | None
+    ) -> None:
+        if previous is not None:
+            await previous
+        if self._url is None:
+            return
+        if self.uses >= RESPONSE_URL_USES:
+            log.warning("not sent: this response_url was already used %d times", self.uses)
+            return
+        self.uses += 1
+        # A public reply is a new channel message; a private one replaces the card.
+        replace = self._replace and not reply.public
+        await self._outbox.respond(self._url, reply, request_id, replace_original=replace)
+
+    def listed(self, total: int) -> None:
+        """The batch knows how many it will try: start the progress updates."""
+        self._total = total
+        self._news.set()
+        if self._updates > 0 and self._loop is None:
+            self._loop = asyncio.ensure_future(self._updating())
+
+    def advanced(self, done: int, total: int) -> None:
+        """One more meeting has its outcome."""
+        self._done, self._total = done, total
+        self._news.set()
+
+    def blocked(self) -> None:
+        """Another batch is running: say so now; its summary follows."""
+        self.later(views.already_running(None))
+
+    async def close(self) -> None:
+        """No more updates; wait for those under way."""
+        self._ended.set()
+        if self._loop is not None:
+            await self._loop
+        if self._last is not None:
+            await self._last
+
+    async def _updating(self) -> None:
+        gap = PROGRESS_GAP_SECONDS
+        for _ in range(self._updates):
+            await _first(self._news, self._ended)
+            if self._ended.is_set():
+                return
+            self._news.clear()
+            await self.say(views.progress(self._done, self._total))
+            if await _first(self._ended, within=gap):
+                return
+            gap *= 2
+
+
+async def _first(*events: asyncio.Event, within: float | None = None) -> bool:
+    """Wait until any of `events` is set (or `within` s pass); True if one is."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    done, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
+    for waiting in pending:
+        waiting.cancel()
+    return bool(done)
+
+
+def on_command(
+    body: dict[str, Any], stop_all: StopAllService, outbox: Outbox, background: Background
+) -> None:
+    """`/stop-livestream all` (already acked): the private confirmation, or why not."""
+    response_url = text_at(body, "response_url")
+
+    async def deliver(reply: Reply, request_id: str | None = None) -> None:
+        if response_url is not None:
+            await outbox.respond(response_url, reply, request_id)
+
+    request = StopAllRequest(
+        user_id=text_at(body, "user_id") or "",
+        team_id=text_at(body, "team_id"),
+        channel_id=text_at(body, "channel_id"),
+    )
+
+    async def work() -> None:
+        shown = await stop_all.confirm(request)
+        match shown:
+            case Confirmation():
+                await deliver(views.confirmation(shown))
+            case ListFailed():
+                await deliver(views.list_failed(shown))
+            case StopAllRefused():
+                await deliver(views.refused(shown))
+
+    background.run(work(), deliver)
+
+
+def register(
+    app: AsyncApp, stop_all: StopAllService, outbox: Outbox, background: Background
+) -> None:
+    """Attach the confirmation's button and the summary's retry button."""
+
+    @app.action(views.CONFIRM_ACTION_ID)
+    async def on_press(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        _press(body, stop_all, outbox, background, retry=False)
+
+    @app.action(views.RETRY_ACTION_ID)
+    async def on_retry(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        _press(body, stop_all, outbox, background, retry=True)
+
+
+def _press(
+    body: dict[str, Any],
+    stop_all: StopAllService,
+    outbox: Outbox,
+    background: Background,
+    *,
+    retry: bool,
+) -> None:
+    actions = body.get("actions")
+    action = actions[0] if isinstance(actions, list) and actions else None
+    what, issued_at = parse_button_value(text_at(action, "value") or "")
+    channel_id = text_at(body, "channel", "id") or text_at(body, "container", "channel_id")
+    container = body.get("container")
+    on_card = isinstance(container, dict) and bool(container.get("is_ephemeral"))
+    progress = PrivateProgress(
+        outbox,
+        text_at(body, "response_url"),
+        replace=on_card,
+        updates=0 if retry else PROGRESS_UPDATES,
+    )
+    request = StopAllRequest(
+        user_id=text_at(body, "user", "id") or "",
+        team_id=text_at(body, "team", "id"),
+        channel_id=channel_id,
+        issued_at=issued_at,
+        pressed=True,
+        retry_of=what if retry else None,
+    )
+
+    async def work() -> None:
+        progress.later(views.retrying() if retry else views.reading())
+        outcome = await stop_all.press(request, progress)
+        await progress.close()
+        match outcome:
+            case StopAllRefused():
+                await progress.say(views.refused(outcome))
+            case AlreadyRunning():
+                await progress.say(views.already_running(outcome))
+            case BatchSummary():
+                await _report(outcome, channel_id, outbox, progress)
+
+    background.run(work(), progress.say)
+
+
+async def _report(
+    done: BatchSummary, channel_id: str | None, outbox: Outbox, progress: PrivateProgress
+) -> None:
+    """The one summary post in the channel, then the person's last private line."""
+    summary = views.summary(done, time.time())
+    if done.list_failure is None and channel_id is not None:
+        try:
+            await outbox.post(channel_id, summary)
+        except Exception as error:  # not in the channel, Slack down...: use the response_url
+            log.warning("could not post the stop-all summary to the channel: %s", error)
+        else:
+            await progress.say(views.finished(done, in_channel=True))
+            return
+    if done.list_failure is not None:
+        await progress.say(views.finished(done, in_channel=False))
+        return
+    await progress.say(summary)  # in the channel, through the response_url

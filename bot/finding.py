@@ -1,0 +1,412 @@
+"""The use case behind lists and pickers: what is live, with names.
+
+It reads the app's live list (cached for a few seconds, concurrent loads combined) and
+meeting titles (cached for minutes, a few reads at a time), checks the person through
+the same Access as the stops, audits, and returns values the messages turn into Slack.
+Like bot.stopping it knows nothing of Bolt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from cachetools import TTLCache
+
+from bot.flight import SingleFlight
+from bot.realtimekit import (
+    ApiError,
+    ListResult,
+    LiveList,
+    LiveStream,
+    Meeting,
+    MeetingId,
+    ReadFailure,
+    RealtimeKitClient,
+)
+from bot.stopping import (
+    AttemptAudit,
+    Denied,
+    Invalid,
+    Problem,
+    StopRequest,
+    api_status,
+    is_channel_id,
+    is_user_id,
+    new_request_id,
+    outcome_name,
+)
+
+if TYPE_CHECKING:
+    from bot.stopping import StopService
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 20
+LIST_TTL_SECONDS = 5.0
+TITLE_TTL_SECONDS = 300.0
+NAME_MEMORY_SECONDS = 3600.0
+CACHE_SIZE = 10_000
+# Title reads in flight at once: the client's other connections stay free for stops.
+TITLE_READS = 4
+# How long a stop's outcome waits for the names once the stop has finished.
+NAMES_WAIT_SECONDS = 1.0
+CANDIDATES_SHOWN = 10
+SUGGESTIONS_MAX = 100
+
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a meeting is called: its livestream's name and its title, when known."""
+
+    stream_name: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveRow:
+    """One live livestream and its meeting's title (None when it could not be read)."""
+
+    stream: LiveStream
+    title: str | None = None
+
+    @property
+    def meeting_id(self) -> MeetingId:
+        """The meeting the livestream belongs to."""
+        return self.stream.meeting_id
+
+    @property
+    def names(self) -> Names:
+        """The row's names."""
+        return Names(self.stream.name, self.title)
+
+
+@dataclass(frozen=True)
+class Listed:
+    """One page of what is live: `rows` start at `offset` of `total`, newest first."""
+
+    request_id: str
+    user_id: str
+    rows: tuple[LiveRow, ...]
+    total: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class ListFailed:
+    """The live list could not be read; `failure` says why."""
+
+    request_id: str
+    user_id: str
+    failure: ReadFailure
+
+
+@dataclass(frozen=True)
+class Found:
+    """Exactly one live livestream has the name asked for."""
+
+    request_id: str
+    row: LiveRow
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """No live livestream, or several (`several`), has the name asked for; `candidates`
+    are the matches, or else what is live (at most CANDIDATES_SHOWN of `total`)."""
+
+    request_id: str
+    name: str
+    candidates: tuple[LiveRow, ...]
+    total: int
+    several: bool
+
+
+ListOutcome = Listed | ListFailed | Denied | Invalid
+FindOutcome = Found | NoMatch | ListFailed | Denied | Invalid
+
+
+def matches(row: LiveRow, query: str) -> bool:
+    """True when every word of `query` is in the stream's name, its meeting's title or
+    its meeting ID, ignoring case."""
+    wanted = query.strip().casefold()
+    haystacks = (row.stream.name or "", row.title or "", row.meeting_id)
+    return all(any(word in h.casefold() for h in haystacks) for word in wanted.split())
+
+
+class FindService:
+    """What is live, with names, for an allowed person."""
+
+    def __init__(
+        self,
+        client: RealtimeKitClient,
+        stops: StopService,
+        *,
+        list_ttl: float = LIST_TTL_SECONDS,
+        title_ttl: float = TITLE_TTL_SECONDS,
+    ) -> None:
+        self._client = client
+        self._stops = stops  # its Access is the one every door shares
+        self._list: TTLCache[None, ListResult] = TTLCache(maxsize=1, ttl=list_ttl)
+        self._loads: SingleFlight[None, ListResult] = SingleFlight()
+        self._titles: TTLCache[MeetingId, str | None] = TTLCache(maxsize=CACHE_SIZE, ttl=title_ttl)
+        self._title_reads: SingleFlight[MeetingId, str | None] = SingleFlight()
+        self._reads = asyncio.Semaphore(TITLE_READS)
+        # Names seen in a list, so a stream stopped from the list is still named once the
+        # list no longer shows it.
+        self._seen: TTLCache[MeetingId, str] = TTLCache(maxsize=CACHE_SIZE, ttl=NAME_MEMORY_SECONDS)
+
+    # ------------------------------------------------------------------ use cases
+
+    async def live_page(self, request: StopRequest, offset: int = 0) -> ListOutcome:
+        """One page (PAGE_SIZE rows from `offset`) of what is live, read afresh, with
+        the meetings' titles; audited as one `list` line."""
+        request_id = new_request_id()
+        attempt = AttemptAudit("list", request, request_id)
+        refused = await self._admit(request, request_id, attempt)
+        if refused is not None:
+            return refused
+        result = await self.live(fresh=True)
+        if not isinstance(result, LiveList):
+            attempt.write(
+                None, "allowed", api_status=api_status(result), outcome=outcome_name(result)
+            )
+            return ListFailed(request_id, request.user_id, result)
+        total = len(result.streams)
+        if offset >= total:  # the list shrank since the button was shown: its last page
+            offset = (total - 1) // PAGE_SIZE * PAGE_SIZE if total else 0
+        offset = max(0, offset)
+        rows = await self.with_titles(result.streams[offset : offset + PAGE_SIZE])
+        attempt.write(None, "allowed", api_status=200, outcome="listed", count=total, offset=offset)
+        return Listed(request_id, request.user_id, rows, total, offset)
+
+    async def find_by_name(self, request: StopRequest, name: str) -> FindOutcome:
+        """The one live livestream whose name or meeting title is `name` (ignoring case
+        and surrounding spaces); audited as one `find` line."""
+        request_id = new_request_id()
+        attempt = AttemptAudit("find", request, request_id)
+        refused = await self._admit(request, request_id, attempt)
+        if refused is not None:
+            return refused
+        result = await self.live(fresh=True)
+        if not isinstance(result, LiveList):
+            attempt.write(
+                None, "allowed", api_status=api_status(result), outcome=outcome_name(result)
+            )
+            return ListFailed(request_id, request.user_id, result)
+        rows = await self.with_titles(result.streams)
+        wanted = name.strip().casefold()
+        found = [
+            r
+            for r in rows
+            if wanted and wanted in ((r.stream.name or "").strip().casefold(),
+                                     (r.title or "").strip().casefold())
+        ]  # fmt: skip
+        if len(found) == 1:
+            attempt.write(found[0].meeting_id, "allowed", api_status=200, outcome="found")
+            return Found(request_id, found[0])
+        candidates = found or list(rows)
+        attempt.write(
+            None, "allowed", api_status=200,
+            outcome="ambiguous" if found else "no_match", count=len(found),
+        )  # fmt: skip
+        return NoMatch(
+            request_id, name, tuple(candidates[:CANDIDATES_SHOWN]), len(candidates), bool(found)
+        )
+
+    async def may_list(self, request: StopRequest) -> Denied | Invalid | None:
+        """None when the person may see what is live; not audited (for type-ahead, which
+        asks at every keystroke). Without a channel, only the person is checked: the
+        shortcut's modal picks its channel in the same form, checked on submission."""
+        allowed = self._stops.access.policy.channel_ids
+        if request.channel_id is None and allowed:
+            request = dataclasses.replace(request, channel_id=min(allowed))
+        return await self._admit(request, "", None)
+
+    async def suggest(self, query: str, within: float) -> list[LiveRow] | ReadFailure | None:
+        """Live rows matching `query` (at most SUGGESTIONS_MAX), from the cached list; None
+        when the list is not loaded within `within` s (it goes on loading for the next
+        keystroke)."""
+        loading = asyncio.ensure_future(self._all_rows())
+        loading.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({loading}, timeout=within)
+        if not done:
+            return None
+        rows = loading.result()
+        if not isinstance(rows, tuple):
+            return rows
+        return [r for r in rows if matches(r, query)][:SUGGESTIONS_MAX]
+
+    def lookup(self, known: Names | None = None) -> NameLookup:
+        """A name read to run alongside one stop."""
+        return NameLookup(self, known)
+
+    # ------------------------------------------------------------------ reads
+
+    async def live(self, *, fresh: bool = False) -> ListResult:
+        """What is live: the cached list (LIST_TTL_SECONDS) unless `fresh`; loads that
+        overlap share one read."""
+        if not fresh:
+            cached = self._list.get(None)
+            if cached is not None:
+                return cached
+        return await self._loads.run(None, self._load)
+
+    async def _load(self) -> ListResult:
+        result = await self._client.list_live()
+        self._list[None] = result
+        if isinstance(result, LiveList):
+            for stream in result.streams:
+                if stream.name:
+                    self._seen[stream.meeting_id] = stream.name
+        return result
+
+    async def title(self, meeting_id: MeetingId) -> str | None:
+        """The meeting's title, cached (TITLE_TTL_SECONDS); None when it has none or
+        it cannot be read."""
+        cached = self._titles.get(meeting_id, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
+        return await self._title_reads.run(meeting_id, lambda: self._read_title(meeting_id))
+
+    async def title_within(self, meeting_id: MeetingId, within: float) -> str | None:
+        """The meeting's title if it can be read within `within` s (it goes on being
+        read for the cache); else None."""
+        reading = asyncio.ensure_future(self.title(meeting_id))
+        reading.add_done_callback(_retrieve)
+        done, _ = await asyncio.wait({reading}, timeout=within)
+        return reading.result() if done and reading.exception() is None else None
+
+    async def _read_title(self, meeting_id: MeetingId) -> str | None:
+        async with self._reads:
+            result = await self._client.get_meeting(meeting_id)
+        match result:
+            case Meeting(title=title):
+                self._titles[meeting_id] = title
+                return title
+            case ApiError(status=404):
+                self._titles[meeting_id] = None  # no such meeting: no title to wait for
+                return None
+            case failure:
+                log.info("could not read the title of meeting %s: %s", meeting_id, failure)
+                return None
+
+    async def with_titles(self, streams: tuple[LiveStream, ...]) -> tuple[LiveRow, ...]:
+        """`streams` as rows with their meetings' titles (read TITLE_READS at a time)."""
+        titles = await asyncio.gather(*(self.title(s.meeting_id) for s in streams))
+        return tuple(LiveRow(s, t) for s, t in zip(streams, titles, strict=True))
+
+    async def _all_rows(self) -> tuple[LiveRow, ...] | ReadFailure:
+        result = await self.live()
+        if not isinstance(result, LiveList):
+            return result
+        return await self.with_titles(result.streams)
+
+    async def stream_name(self, meeting_id: MeetingId) -> str | None:
+        """The name of the meeting's livestream: remembered from a list, or read from
+        the (cached) list."""
+        seen = self._seen.get(meeting_id)
+        if seen is not None:
+            return seen
+        result = await self.live()
+        if isinstance(result, LiveList):
+            for stream in result.streams:
+                if stream.meeting_id == meeting_id:
+                    return stream.name
+        return self._seen.get(meeting_id)
+
+    async def _admit(
+        self, request: StopRequest, request_id: str, attempt: AttemptAudit | None
+    ) -> Denied | Invalid | None:
+        """None if the person may see what is live here; else the refusal, audited."""
+        problem: Problem | None = None
+        if not is_user_id(request.user_id):
+            problem = "malformed_user"
+        elif request.channel_id is not None and not is_channel_id(request.channel_id):
+            problem = "malformed_channel"
+        if problem is not None:
+            if attempt is not None:
+                attempt.write(None, "invalid", reason=problem)
+            return Invalid(request_id, "", problem)
+        denial = await self._stops.access.check(
+            request.user_id, request.channel_id, request.team_id
+        )
+        if denial is None:
+            return None
+        if attempt is not None:
+            attempt.write(None, "denied", reason=denial.reason, detail=denial.detail or None)
+        return Denied(request_id, request.user_id, MeetingId(""), denial)
+
+
+class NameLookup:
+    """Reads a meeting's names alongside its stop: started once the stop is under way,
+    collected after it. The reads get NAMES_WAIT_SECONDS from their start, so a stop that
+    took longer than that is posted at once, and a quick one waits at most that long.
+    Whatever is read by then is used (the stream's name without the title, say)."""
+
+    def __init__(self, finder: FindService, known: Names | None = None) -> None:
+        self._finder = finder
+        self._known = known
+        self._reads: tuple[asyncio.Future[str | None], asyncio.Future[str | None]] | None = None
+        self._started = 0.0
+
+    def start(self, meeting_id: MeetingId) -> None:
+        """Begin reading (for an OnAccepted callback: after the stop call went out)."""
+        if self._known is None and self._reads is None:
+            self._started = time.monotonic()
+            self._reads = (
+                asyncio.ensure_future(self._finder.stream_name(meeting_id)),
+                asyncio.ensure_future(self._finder.title(meeting_id)),
+            )
+            for read in self._reads:
+                read.add_done_callback(_retrieve)
+
+    async def result(self, within: float = NAMES_WAIT_SECONDS) -> Names | None:
+        """The names read within `within` s of the reads' start; None when neither was."""
+        if self._reads is None:
+            return self._known
+        stream_name, title = self._reads
+        left = self._started + within - time.monotonic()
+        try:
+            if left > 0:
+                await asyncio.wait(self._reads, timeout=left)
+        finally:
+            for read in self._reads:
+                read.cancel()  # the shared reads they wait on go on, for the caches
+        names = Names(_value(stream_name), _value(title))
+        return names if names != Names() else None
+
+
+def _value(read: asyncio.Future[str | None]) -> str | None:
+    if not read.done() or read.cancelled() or read.exception() is not None:
+        return None
+    return read.result()
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Log a background read's unexpected error instead of leaving it unretrieved."""
+    if not future.cancelled() and future.exception() is not None:
+        log.warning("a name read failed: %r", future.exception())
+
+
+__all__ = [
+    "CANDIDATES_SHOWN",
+    "NAMES_WAIT_SECONDS",
+    "PAGE_SIZE",
+    "FindOutcome",
+    "FindService",
+    "Found",
+    "ListFailed",
+    "ListOutcome",
+    "Listed",
+    "LiveRow",
+    "NameLookup",
+    "Names",
+    "NoMatch",
+    "matches",
+]

@@ -1,0 +1,280 @@
+"""How what is live reads in Slack: the list with its Stop buttons, the shortcut's
+modal and its type-ahead options, and a workflow's search by name. Within Slack's
+limits: 50 blocks a message, 3000 characters a section, 75 an option or button text."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+from bot.finding import PAGE_SIZE, Listed, ListFailed, ListOutcome, LiveRow, NoMatch
+from bot.messages.core import (
+    BUTTON_TEXT_LIMIT,
+    COMMAND,
+    MESSAGE_TEXT_LIMIT,
+    NAME_LIMIT,
+    SECTION_TEXT_LIMIT,
+    Reply,
+    describe_failure,
+    escape_within,
+    fit,
+    render,
+    stop_button,
+)
+from bot.stopping import Denied, Invalid
+
+PAGE_ACTION_ID = "live_list_page"
+PICK_ACTION_ID = "live_stream_pick"
+CHANNEL_ACTION_ID = "announce_channel"
+MODAL_CALLBACK_ID = "stop_livestream_modal"
+STREAM_BLOCK_ID = "stream"
+CHANNEL_BLOCK_ID = "channel"
+
+OPTION_TEXT_LIMIT = 75
+MODAL_TITLE_LIMIT = 24
+MESSAGE_BLOCK_LIMIT = 50
+UNNAMED = "Unnamed livestream"
+
+
+def live_list(outcome: ListOutcome, now: float) -> Reply:
+    """The private reply to `/stop-livestream list`: one page of what is live, each row
+    with a Stop button, and a button for the next page."""
+    match outcome:
+        case Denied() | Invalid():
+            return render(outcome)
+        case ListFailed(failure=failure, request_id=request_id):
+            return _private(
+                f":warning: Could not read what is live: {describe_failure(failure)}.",
+                request_id,
+            )
+        case Listed(total=0, request_id=request_id):
+            return _private(
+                ":white_circle: Nothing is live right now: the app has no livestream on air.",
+                request_id,
+            )
+        case Listed() as listed:
+            return _page(listed, now)
+
+
+def _page(listed: Listed, now: float) -> Reply:
+    total, offset, rows = listed.total, listed.offset, listed.rows
+    heading = f":red_circle: *{total} livestream{'s' if total != 1 else ''} live*, newest first"
+    if total > len(rows):
+        heading += f" (showing {offset + 1} to {offset + len(rows)} of {total})"
+    blocks: list[dict[str, Any]] = [_section(heading)]
+    lines = [heading]
+    for row in rows:
+        blocks.append(_section(_row_text(row, now), stop_button(
+            row.meeting_id, "Stop", now, row.names
+        )))  # fmt: skip
+        lines.append("• " + _row_line(row, now))
+    left = total - offset - len(rows)
+    if left > 0:
+        more = min(PAGE_SIZE, left)
+        next_page = {
+            "type": "button",
+            "action_id": PAGE_ACTION_ID,
+            "text": {"type": "plain_text", "text": fit(f"Next {more}", BUTTON_TEXT_LIMIT)},
+            "value": str(offset + len(rows)),
+        }
+        blocks.append({"type": "actions", "elements": [next_page]})
+        lines.append(f"{left} more: press Next {more}.")
+    blocks.append(_ref(listed.request_id))
+    assert len(blocks) <= MESSAGE_BLOCK_LIMIT
+    text = fit("\n".join(lines), MESSAGE_TEXT_LIMIT) + f" (ref: {listed.request_id})"
+    return Reply(text, blocks)
+
+
+def _row_text(row: LiveRow, now: float) -> str:
+    name = escape_within(row.stream.name or UNNAMED, NAME_LIMIT)
+    meeting = f"Meeting `{row.meeting_id}`"
+    if row.title:
+        meeting = f"Meeting *{escape_within(row.title, NAME_LIMIT)}* · `{row.meeting_id}`"
+    text = f"*{name}*\n{meeting}"
+    live_for = duration(row.stream.created_at, now)
+    if live_for is not None:
+        text += f"\n:stopwatch: live for {live_for}"
+    return fit(text, SECTION_TEXT_LIMIT)
+
+
+def _row_line(row: LiveRow, now: float) -> str:
+    name = escape_within(row.stream.name or UNNAMED, 100)
+    title = f" — {escape_within(row.title, 100)}" if row.title else ""
+    live_for = duration(row.stream.created_at, now)
+    age = f", live for {live_for}" if live_for is not None else ""
+    return f"{name}{title} ({row.meeting_id}){age}"
+
+
+def duration(created_at: str | None, now: float) -> str | None:
+    """How long ago `created_at` (ISO 8601) was, briefly: "45 s", "12 min", "2 h 05 min",
+    "3 d 4 h"; None when it cannot be read."""
+    if not created_at:
+        return None
+    try:
+        started = datetime.datetime.fromisoformat(created_at)
+    except ValueError:
+        return None
+    if started.tzinfo is None:
+        started = started.replace(tzinfo=datetime.UTC)
+    seconds = max(0, int(now - started.timestamp()))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes = seconds // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    hours = minutes // 60
+    if hours < 24:
+        return f"{hours} h {minutes % 60:02d} min"
+    return f"{hours // 24} d {hours % 24} h"
+
+
+# ------------------------------------------------------------------ the shortcut
+
+
+def picker_modal() -> dict[str, Any]:
+    """The shortcut's modal: a type-ahead of what is live, and where to announce it."""
+    return {
+        "type": "modal",
+        "callback_id": MODAL_CALLBACK_ID,
+        "title": _plain("Stop a livestream", MODAL_TITLE_LIMIT),
+        "submit": _plain("Stop livestream", MODAL_TITLE_LIMIT),
+        "close": _plain("Cancel", MODAL_TITLE_LIMIT),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": STREAM_BLOCK_ID,
+                "label": _plain("Livestream", 2000),
+                "hint": _plain("Type part of its name, its meeting's title or meeting ID.", 2000),
+                "element": {
+                    "type": "external_select",
+                    "action_id": PICK_ACTION_ID,
+                    "placeholder": _plain("Search what is live", 150),
+                    "min_query_length": 0,
+                },
+            },
+            {
+                "type": "input",
+                "block_id": CHANNEL_BLOCK_ID,
+                "label": _plain("Announce the outcome in", 2000),
+                "element": {
+                    "type": "conversations_select",
+                    "action_id": CHANNEL_ACTION_ID,
+                    "placeholder": _plain("Pick a channel", 150),
+                    "default_to_current_conversation": True,
+                    "filter": {"include": ["public", "private"], "exclude_bot_users": True},
+                },
+            },
+        ],
+    }
+
+
+def picker_options(rows: list[LiveRow]) -> list[dict[str, Any]]:
+    """Type-ahead options: the stream's name and meeting title; the value is the
+    meeting ID. Plain text, so names need no escaping, only shortening."""
+    options = []
+    for row in rows:
+        label = row.stream.name or UNNAMED
+        if row.title:
+            label += f" — {row.title}"
+        options.append(
+            {
+                "text": _plain(label, OPTION_TEXT_LIMIT),
+                "description": _plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
+                "value": row.meeting_id,
+            }
+        )
+    return options
+
+
+def modal_errors(refusal: Denied | Invalid) -> dict[str, str]:
+    """Why the modal's submission was refused, keyed by the block it is about."""
+    match refusal:
+        case Denied(denial=denial, user_id=user_id):
+            match denial.reason:
+                case "not_allowed":
+                    return {
+                        STREAM_BLOCK_ID: "You are not allowed to stop livestreams. Ask the "
+                        f"bot's admin to add your user ID {fit(user_id, 40)} to the allowlist."
+                    }
+                case "channel_not_allowed":
+                    return {
+                        CHANNEL_BLOCK_ID: "The bot does not stop livestreams from this "
+                        "channel: pick one it is set up for."
+                    }
+                case "membership_unknown":
+                    return {
+                        STREAM_BLOCK_ID: "Could not check whether you are in an allowed "
+                        "user group, so nothing was stopped. Try again in a moment."
+                    }
+                case _:
+                    return {STREAM_BLOCK_ID: "You cannot stop a livestream right now."}
+        case Invalid(problem="not_a_meeting_id"):
+            return {STREAM_BLOCK_ID: "Pick a livestream from the list."}
+        case Invalid():
+            return {STREAM_BLOCK_ID: "This request is malformed, so nothing was stopped."}
+
+
+def access_unchecked() -> dict[str, str]:
+    """For a submission whose access check did not finish in time."""
+    return {STREAM_BLOCK_ID: "Could not check your access in time. Try again in a moment."}
+
+
+# ------------------------------------------------------------------ workflow by name
+
+
+def no_match(outcome: NoMatch) -> str:
+    """Why a workflow step found no single livestream by that name, with the candidates
+    (names escaped, as everywhere)."""
+    name = escape_within(outcome.name.strip(), 100)
+    if outcome.several:
+        said = f"{outcome.total} live livestreams are called “{name}”, so nothing was stopped"
+    elif outcome.total:
+        said = f"No live livestream or meeting is called “{name}”, so nothing was stopped"
+    else:
+        return f"No live livestream or meeting is called “{name}”: nothing is live right now."
+    shown = "; ".join(_candidate(row) for row in outcome.candidates)
+    more = outcome.total - len(outcome.candidates)
+    rest = f"; and {more} more" if more > 0 else ""
+    which = "They are" if outcome.several else "Live now"
+    return f"{said}. {which}: {shown}{rest}. Give the meeting ID instead, or use `{COMMAND} list`."
+
+
+def _candidate(row: LiveRow) -> str:
+    name = escape_within(row.stream.name or UNNAMED, 80)
+    title = f" — {escape_within(row.title, 80)}" if row.title else ""
+    return f"{name}{title} (meeting {row.meeting_id})"
+
+
+def list_failed(outcome: ListFailed) -> str:
+    """Why the list could not be read, for a workflow step."""
+    return (
+        f"Could not read what is live: {describe_failure(outcome.failure)} "
+        f"(ref: {outcome.request_id})."
+    )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": fit(text, limit)}
+
+
+def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
+    block: dict[str, Any] = {
+        "type": "section",
+        "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)},
+    }
+    if accessory is not None:
+        block["accessory"] = accessory
+    return block
+
+
+def _ref(request_id: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
+
+
+def _private(text: str, request_id: str) -> Reply:
+    return Reply(
+        f"{fit(text, MESSAGE_TEXT_LIMIT)} (ref: {request_id})", [_section(text), _ref(request_id)]
+    )

@@ -1,0 +1,78 @@
+"""The private status card: what is on air, and a Stop button while it is LIVE."""
+
+from __future__ import annotations
+
+from bot.finding import Names
+from bot.messages.core import (
+    NAME_LIMIT,
+    Reply,
+    describe_failure,
+    escape,
+    escape_within,
+    render,
+    stop_button,
+    text_reply,
+)
+from bot.realtimekit import Livestream, NoActiveLivestream
+from bot.stopping import Denied, Invalid, Looked
+
+_STATUS_ICONS = {
+    "LIVE": ":red_circle:",
+    "IDLE": ":white_circle:",
+    "ERRORED": ":x:",
+    "INVOKED": ":hourglass:",
+}
+
+
+def status_card(
+    looked: Looked | Invalid | Denied,
+    issued_at: float,
+    asked_to_stop: bool = False,
+    title: str | None = None,
+) -> Reply:
+    """The private card for `status`: what is on air, and a Stop button while it is LIVE.
+
+    `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
+    stop, and the card asks them to confirm with the button. `title` is the meeting's."""
+    if not isinstance(looked, Looked):
+        return render(looked)
+    meeting_id = looked.meeting_id
+    heading = f"*Livestream of meeting `{meeting_id}`*"
+    if title:
+        heading += f"\n*Meeting:* {escape_within(title, NAME_LIMIT)}"
+    names = Names(None, title)
+    lines: list[str] = []
+    match looked.result:
+        case Livestream() as stream:
+            icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
+            lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
+            if stream.name:
+                lines.append(f"*Name:* {escape_within(stream.name, NAME_LIMIT)}")
+            names = Names(stream.name, title)
+            if stream.created_at:
+                lines.append(f"*Started:* {escape(stream.created_at)}")
+            if stream.updated_at:
+                lines.append(f"*Last updated:* {escape(stream.updated_at)}")
+            if stream.playback_url:
+                lines.append(f"*Playback:* {escape(stream.playback_url)}")
+            live = stream.status == "LIVE"
+            if asked_to_stop and not live:
+                lines.append("It is not live, so there is nothing to stop.")
+            button = stop_button(meeting_id, "Stop livestream", issued_at, names) if live else None
+        case NoActiveLivestream(message=message):
+            said = f" (Cloudflare says: {escape(message)})" if message else ""
+            lines.append(
+                f"{heading}\nThis meeting has no active livestream{said}. Nothing to stop."
+            )
+            button = None
+        case failure:
+            lines.append(
+                f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
+            )
+            button = stop_button(meeting_id, "Stop anyway", issued_at, names)
+    if asked_to_stop and button is not None:
+        lines.append("Press the button to stop it. It expires in 5 minutes.")
+    reply = text_reply("\n".join(lines), looked.request_id)
+    if button is not None:
+        reply.blocks.append({"type": "actions", "elements": [button]})
+    return reply

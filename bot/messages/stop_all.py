@@ -1,0 +1,247 @@
+"""How `/stop-livestream all` reads in Slack: the confirmation, progress, the summary."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.messages.core import (
+    COMMAND,
+    CONFIRM_TEXT_LIMIT,
+    Reply,
+    denial_text,
+    describe_failure,
+    escape,
+    fit,
+    mention,
+    text_reply,
+)
+from bot.realtimekit import LiveStream, MeetingId, Stopped
+from bot.stopping import Denied
+from bot.stopping_all import (
+    AlreadyRunning,
+    BatchSummary,
+    Confirmation,
+    ListFailed,
+    StopAllRefused,
+)
+
+CONFIRM_ACTION_ID = "stop_all_livestreams"
+RETRY_ACTION_ID = "stop_all_retry"
+LISTED = 10  # streams named in the confirmation, failures in the summary
+
+
+def confirmation(shown: Confirmation) -> Reply:
+    """The private confirmation: the count, the first LISTED names, a red button whose
+    confirm dialog repeats the count; the button carries when it was shown."""
+    count = len(shown.streams)
+    if count == 0:
+        return text_reply(":white_check_mark: Nothing is live right now: no livestream to stop.")
+    lines = [f":rotating_light: *{_streams(count)} live now.*"]
+    lines += [_stream_line(s) for s in shown.streams[:LISTED]]
+    if count > LISTED:
+        lines.append(f"…and {count - LISTED} more.")
+    lines.append(
+        "Pressing the button stops every livestream that is live at that moment (the list "
+        "is read again). It expires in 5 minutes."
+    )
+    reply = text_reply("\n".join(lines), shown.request_id)
+    button = {
+        "type": "button",
+        "action_id": CONFIRM_ACTION_ID,
+        "text": {"type": "plain_text", "text": f"Stop all {count} livestreams"[:75]},
+        "style": "danger",
+        "value": f"all|{int(shown.shown_at)}",
+        "confirm": _dialog(
+            "Stop every livestream?",
+            f"This stops all {_streams(count)} live now (and any that started since), for "
+            "their whole audiences.",
+            "Stop them all",
+        ),
+    }
+    reply.blocks.insert(-1, {"type": "actions", "elements": [button]})
+    return reply
+
+
+def refused(refusal: StopAllRefused) -> Reply:
+    """Why the person may not stop everything, and what would change that."""
+    ref = refusal.request_id
+    match refusal.reason:
+        case "disabled":
+            return text_reply(
+                ":no_entry: Stopping every livestream at once is turned off: nobody may do it. "
+                "To turn it on, the bot's admin sets `ALLOWED_STOP_ALL_USER_IDS` (Slack user "
+                "IDs) or `ALLOWED_STOP_ALL_USERGROUP_IDS` (user group IDs) and restarts or "
+                "reloads the bot.",
+                ref,
+            )
+        case "not_on_stop_all_list":
+            return text_reply(
+                f":no_entry: {mention(refusal.user_id)}, you may stop livestreams one at a "
+                "time, but not all at once. Ask the bot's admin to add your user ID to "
+                "`ALLOWED_STOP_ALL_USER_IDS`.",
+                ref,
+            )
+        case "summary_gone":
+            return text_reply(
+                ":x: That stop-all is no longer known (its summary is kept for an hour), so "
+                f"nothing was stopped. Run `{COMMAND} all` again.",
+                ref,
+            )
+        case "malformed_user" | "malformed_channel" | "malformed_button":
+            what = refusal.reason.removeprefix("malformed_")
+            return text_reply(
+                f":x: The request's {what} is malformed, so nothing was stopped.", ref
+            )
+        case "denied":
+            assert refusal.denial is not None
+            if refusal.denial.reason == "expired":
+                return text_reply(
+                    ":alarm_clock: This button expired: it was shown more than 5 minutes ago, "
+                    f"so nothing was stopped. Run `{COMMAND} all` again.",
+                    ref,
+                )
+            # Text about one meeting's stop; none of these reasons names the meeting.
+            denied = Denied(ref, refusal.user_id, MeetingId("all"), refusal.denial)
+            return text_reply(denial_text(denied), ref)
+
+
+def list_failed(failed: ListFailed) -> Reply:
+    """The live list could not be read, so nothing can be confirmed."""
+    return text_reply(
+        f":warning: Could not read what is live: {describe_failure(failed.failure)}. "
+        "Nothing was stopped.",
+        failed.request_id,
+    )
+
+
+def reading() -> Reply:
+    """Replaces the confirmation as soon as it is pressed."""
+    return text_reply(":hourglass_flowing_sand: Stopping every livestream: reading what is live…")
+
+
+def retrying() -> Reply:
+    """Said privately as soon as the retry button is pressed."""
+    return text_reply(
+        ":hourglass_flowing_sand: Trying the failed ones again: reading what is live…"
+    )
+
+
+def progress(done: int, total: int) -> Reply:
+    """Progress, privately: stopped X of N."""
+    return text_reply(
+        f":hourglass_flowing_sand: Stopping every livestream: {done} of {total} done…"
+    )
+
+
+def summary(done: BatchSummary, shown_at: float) -> Reply:
+    """The channel's one post: who, how many stopped, ended, failed (up to LISTED with
+    the API's message), and a button to try the failed ones again."""
+    what = "the failed livestreams again" if done.retry_of else "every livestream"
+    lines = [f":octagonal_sign: {mention(done.user_id)} stopped {what}. {_totals(done)}"]
+    if done.list_failure is not None:
+        lines = [
+            f":warning: {mention(done.user_id)} tried to stop {what}, but the live list "
+            f"could not be read: {describe_failure(done.list_failure)}. Nothing was stopped."
+        ]
+    for failed in done.failed[:LISTED]:
+        assert not isinstance(failed.result, Stopped)
+        name = f" ({escape(failed.name, 80)})" if failed.name else ""
+        lines.append(f"• `{failed.meeting_id}`{name}: {describe_failure(failed.result)}")
+    if len(done.failed) > LISTED:
+        lines.append(f"…and {len(done.failed) - LISTED} more failed.")
+    reply = text_reply("\n".join(lines), done.batch_id, public=True)
+    if done.failed:
+        count = len(done.failed)
+        button = {
+            "type": "button",
+            "action_id": RETRY_ACTION_ID,
+            "text": {"type": "plain_text", "text": "Try the failed ones again"},
+            "style": "danger",
+            "value": f"{done.batch_id}|{int(shown_at)}",
+            "confirm": _dialog(
+                "Try the failed ones again?",
+                f"This tries again to stop the {_streams(count, 'that')} failed, if still live.",
+                "Try again",
+            ),
+        }
+        reply.blocks.insert(-1, {"type": "actions", "elements": [button]})
+    return reply
+
+
+def finished(done: BatchSummary, in_channel: bool) -> Reply:
+    """The person's last private line."""
+    if done.list_failure is not None:
+        return text_reply(
+            f":warning: Could not read what is live: {describe_failure(done.list_failure)}. "
+            "Nothing was stopped.",
+            done.batch_id,
+        )
+    where = " The summary is in the channel." if in_channel else ""
+    return text_reply(f":white_check_mark: Done. {_totals(done)}{where}", done.batch_id)
+
+
+def already_running(running: AlreadyRunning | None) -> Reply:
+    """For a press while a batch runs: told at once, then (`running` given) its summary."""
+    if running is None:
+        return text_reply(
+            ":hourglass_flowing_sand: A stop of every livestream is already running; "
+            "nothing more was started. Its summary follows here when it ends."
+        )
+    done = running.summary
+    if done is None:
+        return text_reply(
+            ":warning: A stop of every livestream was already running, so nothing more was "
+            "started; its summary is not available. Check the channel, or run "
+            f"`{COMMAND} all` again.",
+            running.batch_id,
+        )
+    text = summary(done, 0).text
+    return text_reply(
+        f"A stop of every livestream was already running, so nothing more was started. "
+        f"Its summary:\n{text}",
+        public=False,
+    )
+
+
+def _totals(done: BatchSummary) -> str:
+    return (
+        f"{_streams(done.live, 'were')} live: {done.stopped} stopped, "
+        f"{done.ended} had already ended, {len(done.failed)} failed."
+    )
+
+
+def _streams(count: int, verb: str = "are") -> str:
+    """`1 livestream is`, `3 livestreams are`, for `verb` in are/were/that."""
+    singular = {"are": "is", "were": "was", "that": "that"}[verb]
+    return f"{count} livestream {singular}" if count == 1 else f"{count} livestreams {verb}"
+
+
+def _stream_line(stream: LiveStream) -> str:
+    name = escape(stream.name, 80) if stream.name else "_(no name)_"
+    return f"• {name} (`{stream.meeting_id}`)"
+
+
+def _dialog(title: str, text: str, confirm: str) -> dict[str, Any]:
+    return {
+        "title": {"type": "plain_text", "text": title},
+        "text": {"type": "mrkdwn", "text": fit(text, CONFIRM_TEXT_LIMIT)},
+        "confirm": {"type": "plain_text", "text": confirm},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
+
+
+__all__ = [
+    "CONFIRM_ACTION_ID",
+    "LISTED",
+    "RETRY_ACTION_ID",
+    "already_running",
+    "confirmation",
+    "finished",
+    "list_failed",
+    "progress",
+    "reading",
+    "refused",
+    "retrying",
+    "summary",
+]

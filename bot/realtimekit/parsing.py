@@ -1,0 +1,203 @@
+"""Turning any status, headers and body from the API into typed results."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from bot.realtimekit.results import (
+    ApiError,
+    LiveStream,
+    Livestream,
+    Meeting,
+    NoActiveLivestream,
+    RateLimited,
+    StatusResult,
+    Stopped,
+    StopResult,
+    UnexpectedResponse,
+    parse_meeting_id,
+)
+
+
+def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) -> StopResult:
+    """Turn any status, headers and body into one of our typed results."""
+    document = json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        message = data.get("message") if isinstance(data, dict) else None
+        return Stopped(message if isinstance(message, str) else "", status)
+    return failure(status, headers, document)
+
+
+def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:
+    """Turn any answer to GET .../active-livestream into one of our typed results,
+    keeping only the fields that are safe to show."""
+    document = json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+            return NoActiveLivestream()
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            return value if isinstance(value, str) and value else None
+
+        return Livestream(
+            status=str(data["status"]).upper(),
+            name=text("name"),
+            playback_url=text("playback_url"),
+            created_at=text("created_at"),
+            updated_at=text("updated_at"),
+        )
+    refused = failure(status, headers, document)
+    if status == 404 and isinstance(refused, ApiError):
+        return NoActiveLivestream(refused.message)
+    return refused
+
+
+def failure(
+    status: int, headers: Mapping[str, str], document: dict[str, object] | None
+) -> ApiError | RateLimited | UnexpectedResponse:
+    """The failure an unsuccessful answer stands for."""
+    if status == 429:
+        return RateLimited(parse_retry_after(headers.get("retry-after")))
+    if document is not None:
+        found = error_message(document)
+        if found is not None:
+            code, message = found
+            return ApiError(status=status, message=message, code=code)
+    return UnexpectedResponse(status)
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - time.time()
+    if seconds != seconds or seconds == float("inf"):  # NaN or infinite
+        return None
+    return max(0.0, seconds)
+
+
+def json_object(body: bytes) -> dict[str, object] | None:
+    """The body as a JSON object, or None when it is not one."""
+    try:
+        document = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def error_message(document: dict[str, object]) -> tuple[int | None, str] | None:
+    """(code, message) from the Dyte envelope or Cloudflare's v4 envelope."""
+    error = document.get("error")
+    if isinstance(error, dict):
+        message = error.get("message")
+        if isinstance(message, str) and message.strip():
+            code = error.get("code")
+            return (code if _is_int(code) else None), message.strip()
+    if isinstance(error, str) and error.strip():
+        return None, error.strip()
+    errors = document.get("errors")
+    if isinstance(errors, list):
+        parts = [e for e in errors if isinstance(e, dict) and isinstance(e.get("message"), str)]
+        messages = [str(e["message"]).strip() for e in parts if str(e["message"]).strip()]
+        if messages:
+            code = parts[0].get("code")
+            return (code if _is_int(code) else None), "; ".join(messages)
+    return None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of livestreams, whether more follow, and how many there are in all
+    (`total`, when the API says)."""
+
+    streams: list[LiveStream]
+    more: bool
+    total: int | None = None
+
+
+def parse_livestream_page(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> Page | ApiError | RateLimited | UnexpectedResponse:
+    """One page of GET .../livestreams. The API's schema makes `data` one livestream
+    object with `paging` among its fields (the official SDK's model says so too); its own
+    example has `data` as the list and `paging` at the top: both are read, as is a `data`
+    object holding the list. Stream keys and ingest servers are never kept."""
+    document = json_object(body)
+    if not (200 <= status < 300 and document is not None and document.get("success") is True):
+        return failure(status, headers, document)
+    data = document.get("data")
+    paging = document.get("paging")
+    items: object = data
+    if isinstance(data, dict):
+        paging = data.get("paging", paging)
+        listed = [v for k, v in data.items() if isinstance(v, list) and k != "paging"]
+        if listed:
+            items = listed[0]
+        elif "meeting_id" in data:
+            items = [data]  # the schema's shape: the object is the livestream itself
+        else:
+            items = []
+    if not isinstance(items, list):
+        return UnexpectedResponse(status)
+    streams = [s for s in (_live_stream(item) for item in items) if s is not None]
+    more = False
+    total: int | None = None
+    if isinstance(paging, dict):
+        end, total_count = paging.get("end_offset"), paging.get("total_count")
+        if isinstance(end, int) and isinstance(total_count, int):
+            more = end < total_count and bool(items)
+            total = total_count
+    return Page(streams, more, total)
+
+
+def _live_stream(item: object) -> LiveStream | None:
+    if not isinstance(item, dict):
+        return None
+    meeting_id = parse_meeting_id(str(item.get("meeting_id") or ""))
+    if meeting_id is None:
+        return None
+
+    def text(key: str) -> str | None:
+        value = item.get(key)
+        return value if isinstance(value, str) and value else None
+
+    return LiveStream(
+        id=text("id") or "",
+        meeting_id=meeting_id,
+        name=text("name"),
+        status=(text("status") or "").upper(),
+        created_at=text("created_at"),
+    )
+
+
+def parse_meeting_response(
+    status: int, headers: Mapping[str, str], body: bytes
+) -> Meeting | ApiError | RateLimited | UnexpectedResponse:
+    """GET .../meetings/{id}: its title, if it has one."""
+    document = json_object(body)
+    if 200 <= status < 300 and document is not None and document.get("success") is True:
+        data = document.get("data")
+        title = data.get("title") if isinstance(data, dict) else None
+        return Meeting(title.strip() or None if isinstance(title, str) else None)
+    return failure(status, headers, document)

@@ -1,0 +1,157 @@
+"""What the RealtimeKit client returns: values, never exceptions, for anything the
+network or the API does.
+
+    StopResult
+    ├── Stopped                 HTTP 2xx with success: true; `message` is the API's own
+    │                           (or: the answer was lost, and a status read showed the
+    │                           stream is no longer live: `recovered_from` says how)
+    └── StopFailure
+        ├── ApiError            the API answered with an error envelope (Dyte or v4)
+        ├── RateLimited         HTTP 429 and the wait is longer than we retry for
+        ├── TimedOut            no answer in time: the stream may have stopped anyway
+        ├── Unreachable         no connection (refused, DNS, connect timeout, reset)
+        ├── UnexpectedResponse  HTML, empty, non-JSON or oversized body
+        └── Unconfirmed         the stop's answer was lost and the status read that
+                                should have settled it failed too
+
+    StatusResult = Livestream | NoActiveLivestream | ReadFailure
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal, NewType
+
+MeetingId = NewType("MeetingId", str)
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII)
+
+
+def parse_meeting_id(text: str) -> MeetingId | None:
+    """The canonical (lowercase) UUID in `text`, or None when it is anything else."""
+    candidate = text.strip().lower()
+    return MeetingId(candidate) if _UUID.fullmatch(candidate) else None
+
+
+@dataclass(frozen=True)
+class ApiError:
+    """The API refused, with its own message (`code` is the envelope's, if any)."""
+
+    status: int
+    message: str
+    code: int | None = None
+
+
+@dataclass(frozen=True)
+class RateLimited:
+    """Cloudflare asked us to wait longer than we are willing to retry for."""
+
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class TimedOut:
+    """No answer within `seconds`; the request may still have taken effect."""
+
+    seconds: float
+
+
+UnreachableReason = Literal["refused", "dns", "connect_timeout", "reset", "network"]
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The request could not be delivered, or the connection broke mid-answer."""
+
+    reason: UnreachableReason
+
+
+@dataclass(frozen=True)
+class UnexpectedResponse:
+    """An answer we cannot read: HTML, empty, not JSON, or too large."""
+
+    status: int
+    too_large: bool = False
+
+
+ReadFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse
+"""Why a call gave no usable answer."""
+
+Lost = TimedOut | Unreachable | UnexpectedResponse | ApiError
+"""An answer to a stop that may have come after the stop took effect (a timeout, a
+reset, or a 502/503/504 from the edge)."""
+
+
+@dataclass(frozen=True)
+class Unconfirmed:
+    """The stop's answer was lost (`lost`) and the status read failed too (`check`)."""
+
+    lost: Lost
+    check: ReadFailure
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """The API confirmed the stop, or (`recovered_from` set) its answer was lost and a
+    status read showed the stream is no longer live."""
+
+    message: str
+    status: int = 200
+    recovered_from: Lost | None = None
+
+
+StopFailure = ReadFailure | Unconfirmed
+StopResult = Stopped | StopFailure
+
+
+@dataclass(frozen=True)
+class Livestream:
+    """What may be shown of an active livestream: never its stream key or ingest server."""
+
+    status: str
+    name: str | None = None
+    playback_url: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+
+
+@dataclass(frozen=True)
+class NoActiveLivestream:
+    """The meeting has no active livestream; `message` is the API's, if it gave one."""
+
+    message: str = ""
+
+
+StatusResult = Livestream | NoActiveLivestream | ReadFailure
+
+
+@dataclass(frozen=True)
+class LiveStream:
+    """One livestream from the app's list: what may be shown, never its credentials."""
+
+    id: str
+    meeting_id: MeetingId
+    name: str | None = None
+    status: str = "LIVE"
+    created_at: str | None = None
+
+
+@dataclass(frozen=True)
+class LiveList:
+    """Every livestream the list endpoint returned, all pages followed."""
+
+    streams: tuple[LiveStream, ...]
+
+
+ListResult = LiveList | ReadFailure
+
+
+@dataclass(frozen=True)
+class Meeting:
+    """A meeting's title (None when it has none)."""
+
+    title: str | None
+
+
+MeetingResult = Meeting | ReadFailure

@@ -1,0 +1,109 @@
+"""The process around the doors: start against a bad or absent Slack, Bolt's noise,
+redelivery memory, and a second signal during the shutdown grace."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bot.state.memory import DEDUP_MAXSIZE, MemoryState
+from tests.conftest import ALLOWED, MEETING, SECRETS, SIGNING_SECRET, Spawn, process_env
+from tests.fakes import payloads
+from tests.fakes.servers import FakeCloudflare, FakeSlack
+
+
+async def run_to_end(env: dict[str, str], cwd: Path, within: float = 20) -> tuple[int, str]:
+    """`python -m bot http` until it exits by itself; its exit code and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "http", "--host", "127.0.0.1", "--port", "0",
+        env=process_env(env), cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, err.decode()
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def test_a_bot_token_slack_rejects_at_start_exits_2_naming_it(
+    env: dict[str, str], slack: FakeSlack, tmp_path: Path
+) -> None:
+    async def rejected(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": "invalid_auth"})
+
+    slack.answer_api("auth.test", rejected)
+    code, err = await run_to_end(env, tmp_path)
+    assert code == 2
+    assert "SLACK_BOT_TOKEN" in err and "invalid_auth" in err
+    assert "Traceback" not in err
+    assert not any(secret in err for secret in SECRETS)
+
+
+async def test_an_unreachable_slack_at_start_does_not_stop_the_bot_from_serving(
+    spawn: Spawn,
+) -> None:
+    bot = await spawn(
+        {"SLACK_API_URL": f"http://127.0.0.1:{closed_port()}/api/", "SLACK_TIMEOUT_SECONDS": "0.3"}
+    )
+    async with aiohttp.ClientSession() as session, session.get(bot.url + "/healthz") as r:
+        assert r.status == 200
+        assert (await r.json())["slack"] == "unreachable"
+    code, log = await bot.finish()
+    assert code == 0
+    assert "Slack did not answer auth.test at start" in log
+    assert "Traceback" not in log
+
+
+async def test_bolt_does_not_warn_about_the_bot_token_in_the_environment(spawn: Spawn) -> None:
+    bot = await spawn()  # SLACK_BOT_TOKEN is in the process environment
+    code, log = await bot.finish()
+    assert code == 0
+    assert "listening on" in log
+    # Bolt says it as "will be ignored", or "will be unused" when given a client too.
+    assert "will be ignored" not in log and "will be unused" not in log
+    assert [line for line in log.splitlines() if "WARNING bot.bolt" in line] == []
+
+
+async def test_redelivery_memory_is_bounded_at_its_real_size() -> None:
+    state = MemoryState()
+    for n in range(DEDUP_MAXSIZE + 1):
+        state.mark_seen((f"Ev{n}",))
+    assert (await state.first_time(f"Ev{DEDUP_MAXSIZE}")).value is False
+    assert (await state.first_time("Ev0")).value is True  # the oldest was let go
+
+
+async def test_a_second_sigterm_during_the_grace_exits_at_once(
+    spawn: Spawn, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    bot = await spawn({"CLOUDFLARE_TIMEOUT_SECONDS": "30"})
+    cloudflare.default = cloudflare.hang()
+    body = payloads.form_body(payloads.slash_command(MEETING, ALLOWED, slack.response_url("cmd")))
+    headers = payloads.signed_headers(SIGNING_SECRET, body, "application/x-www-form-urlencoded")
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(bot.url + "/slack/events", data=body, headers=headers) as r,
+    ):
+        assert r.status == 200
+    await cloudflare.recorder.wait_for(lambda received: len(received) == 1)
+    bot.proc.send_signal(signal.SIGTERM)
+    await bot.until("no longer accepting")
+    bot.proc.send_signal(signal.SIGTERM)
+    await asyncio.wait_for(bot.proc.wait(), 3)  # not the 25 s grace
+    _, log = await bot.finish()
+    assert '"outcome":"interrupted"' in log

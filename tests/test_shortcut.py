@@ -1,0 +1,175 @@
+"""The global shortcut "Stop a livestream": its modal, type-ahead options through Bolt's
+real dispatch, and the modal's submission."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.demo.standins import StandInRealtimeKit
+from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from tests.fakes import payloads, picker
+from tests.fakes.livekit import meeting, started
+from tests.fakes.servers import FakeSlack
+
+FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture
+async def rk() -> AsyncIterator[StandInRealtimeKit]:
+    api = StandInRealtimeKit()
+    api.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
+    api.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
+    api.catalog.add(meeting(3), "Office hours", "Support", started(10))
+    await api.start()
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
+    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
+
+
+async def send(bot: RunningBot, payload: dict[str, Any]) -> tuple[int, str]:
+    return await bot.post(payloads.action_body(payload), FORM)
+
+
+async def suggest(bot: RunningBot, typed: str, user_id: str = ALLOWED) -> list[dict[str, Any]]:
+    status, body = await send(bot, picker.block_suggestion(typed, user_id))
+    assert status == 200
+    options: list[dict[str, Any]] = json.loads(body)["options"]
+    return options
+
+
+async def test_the_shortcut_opens_the_modal_without_waiting_for_the_api(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    status, body = await send(rk_bot, picker.global_shortcut(ALLOWED, trigger_id="trig-1"))
+    assert (status, body) == (200, "")
+    [opened] = await slack.wait_calls("views.open")
+    assert opened.data["trigger_id"] == "trig-1"
+    view = opened.data["view"]
+    view = json.loads(view) if isinstance(view, str) else view
+    assert view["callback_id"] == "stop_livestream_modal"
+    elements = {b["block_id"]: b["element"] for b in view["blocks"]}
+    assert elements["stream"]["type"] == "external_select"
+    assert elements["stream"]["action_id"] == "live_stream_pick"
+    assert elements["channel"]["type"] == "conversations_select"
+    assert rk.recorder.received == []  # the modal opened before anything was read
+
+
+@pytest.mark.parametrize("typed", ["keyn", "TOWN HALL", meeting(1)[:10]])
+async def test_typing_narrows_the_picker_to_one_stream(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, typed: str
+) -> None:
+    [option] = await suggest(rk_bot, typed)
+    assert option["value"] == meeting(1)
+    assert option["text"] == {"type": "plain_text", "text": "Keynote — Town hall"}
+
+
+async def test_an_empty_query_offers_everything_live_from_one_cached_read(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    options = await suggest(rk_bot, "")
+    assert [o["value"] for o in options] == [meeting(3), meeting(2), meeting(1)]
+    assert await suggest(rk_bot, "o") != []
+    assert len(rk.catalog.list_calls()) == 1  # keystrokes share the list for a few seconds
+
+
+async def test_at_most_100_options_of_at_most_75_characters(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    for n in range(10, 130):
+        rk.catalog.add(meeting(n), "Marathon <!here> " * 200, "& title " * 400, started(n))
+    options = await suggest(rk_bot, "marathon")
+    assert len(options) == 100
+    for option in options:
+        assert len(option["text"]["text"]) <= 75
+        assert len(option["description"]["text"]) <= 75
+        assert len(option["value"]) <= 150
+
+
+async def test_a_stranger_gets_no_options_and_no_api_call(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    assert await suggest(rk_bot, "keyn", STRANGER) == []
+    assert rk.recorder.received == []
+
+
+async def test_a_stranger_submitting_is_told_in_the_modal_and_nothing_is_called(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    status, body = await send(rk_bot, picker.view_submission(STRANGER, meeting(1), "C0OPS"))
+    assert status == 200
+    answer = json.loads(body)
+    assert answer["response_action"] == "errors"
+    assert "not allowed" in answer["errors"]["stream"]
+    assert rk.recorder.received == []
+    assert slack.calls("chat.postMessage") == []
+    [line] = logs.audit()  # the refusal is audited once
+    assert (line["event"], line["door"], line["decision"]) == ("stop", "shortcut", "denied")
+
+
+async def test_with_a_channel_allowlist_the_picker_still_offers_what_is_live(
+    start_bot: StartBot, rk: StandInRealtimeKit
+) -> None:
+    # The modal has no channel until the person picks one; that is checked on submission.
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url, ALLOWED_CHANNEL_IDS="C0OPS")
+    [option] = await suggest(bot, "keyn")
+    assert option["value"] == meeting(1)
+
+
+async def test_a_submission_for_a_channel_outside_the_allowlist_is_refused_there(
+    start_bot: StartBot, rk: StandInRealtimeKit
+) -> None:
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url, ALLOWED_CHANNEL_IDS="C0OPS")
+    _, body = await send(bot, picker.view_submission(ALLOWED, meeting(1), "C0ELSEWHERE"))
+    assert list(json.loads(body)["errors"]) == ["channel"]
+    assert rk.recorder.received == []
+
+
+async def test_a_submission_stops_the_stream_and_posts_in_the_chosen_channel(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    await suggest(rk_bot, "keyn")  # as the person types: the list is read and remembered
+    status, body = await send(rk_bot, picker.view_submission(ALLOWED, meeting(1), "C0ANNOUNCE"))
+    assert (status, body) == (200, "")  # the modal closes
+    [post] = await slack.wait_calls("chat.postMessage")
+    assert post.data["channel"] == "C0ANNOUNCE"
+    text = post.data["text"]
+    assert f"<@{ALLOWED}> stopped the livestream *Keynote* of meeting *Town hall*" in text
+    assert meeting(1) in text
+    assert meeting(1) not in rk.live and meeting(2) in rk.live
+    stops = [line for line in logs.audit() if line["event"] == "stop"]
+    assert [(s["door"], s["decision"], s["outcome"]) for s in stops] == [
+        ("shortcut", "allowed", "stopped")
+    ]
+
+
+async def test_a_submission_for_a_stream_no_longer_live_says_so_in_the_channel(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    gone = meeting(99)
+    await send(rk_bot, picker.view_submission(ALLOWED, gone, "C0ANNOUNCE"))
+    [post] = await slack.wait_calls("chat.postMessage")
+    assert "tried to stop" in post.data["text"] and "No active livestream" in post.data["text"]
+
+
+async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_it(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    gate = asyncio.Event()
+    rk.catalog.list_answers.append(rk.catalog.list_after(gate))
+    sent = time.monotonic()
+    assert await suggest(rk_bot, "keyn") == []  # nothing yet, but within Slack's 3 s
+    assert time.monotonic() - sent < 3.0
+    gate.set()
+    [option] = await suggest(rk_bot, "keyn")  # the same read, finished meanwhile
+    assert option["value"] == meeting(1)
+    assert len(rk.catalog.list_calls()) == 1

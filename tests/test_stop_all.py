@@ -1,0 +1,367 @@
+"""`/stop-livestream all`: who may, the confirmation, the batch, its summary and audit."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+from bot.realtimekit import pacing
+from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
+from tests.fakes import payloads
+from tests.fakes.livestreams import FakeLiveApp
+from tests.fakes.servers import FakeSlack
+
+CONFIRM = "stop_all_livestreams"
+RETRY = "stop_all_retry"
+
+
+@pytest.fixture
+async def live_app() -> AsyncIterator[FakeLiveApp]:
+    fake = FakeLiveApp()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+def quiet_http_logs() -> Iterator[None]:
+    """The `logs` fixture logs at DEBUG; httpcore's per-request trace would then cost
+    more than the 250 stops themselves."""
+    loggers = [logging.getLogger(name) for name in ("httpcore", "httpx", "slack_sdk")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.INFO)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+async def start(start_bot: StartBot, live_app: FakeLiveApp, **env: str) -> RunningBot:
+    """The bot against `live_app`, with ALLOWED on the stop-all list unless told."""
+    env = {"ALLOWED_STOP_ALL_USER_IDS": ALLOWED, **env}
+    return await start_bot(CLOUDFLARE_API_BASE_URL=live_app.base_url, **env)
+
+
+async def press(
+    bot: RunningBot,
+    value: str,
+    user_id: str = ALLOWED,
+    *,
+    response: str = "press",
+    action_id: str = CONFIRM,
+    ephemeral: bool = True,
+) -> None:
+    """Press a stop-all button: on the private confirmation, or (retry) in the channel."""
+    payload = payloads.button_click(value, user_id, bot.slack.response_url(response))
+    payload["actions"][0]["action_id"] = action_id
+    payload["container"]["is_ephemeral"] = ephemeral
+    status, _ = await bot.post(payloads.action_body(payload), "application/x-www-form-urlencoded")
+    assert status == 200
+
+
+async def confirmation(bot: RunningBot, user_id: str = ALLOWED) -> dict[str, Any]:
+    await bot.command("all", user_id, response=f"confirm-{user_id}")
+    [card] = await bot.slack.wait_responses(1, f"confirm-{user_id}")
+    return card
+
+
+def buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
+    return [e for b in reply.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
+
+
+async def summary_posts(slack: FakeSlack, count: int = 1, within: float = 10.0) -> list[Any]:
+    calls = await slack.wait_calls("chat.postMessage", count, within)
+    return [c.data for c in calls]
+
+
+def stop_all_lines(logs: LogWatch, decision: str = "allowed") -> list[dict[str, Any]]:
+    return [r for r in logs.audit() if r["event"] == "stop_all" and r["decision"] == decision]
+
+
+async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
+    start_bot: StartBot,
+    live_app: FakeLiveApp,
+    slack: FakeSlack,
+    logs: LogWatch,
+    quiet_http_logs: None,
+) -> None:
+    meetings = live_app.add(250)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    live_app.throttle(3.0, retry_after=1, stops_only=True)  # from the first stop on
+    started = time.monotonic()
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack, within=15)
+    elapsed = time.monotonic() - started
+
+    assert live_app.throttled >= 50  # the stops did meet the 429s
+    assert live_app.stopped == {m: 1 for m in meetings} and live_app.live == {}
+    assert not live_app.not_live_stops  # nothing was stopped a second time
+    assert post["channel"] == "C0OPS"
+    assert f"<@{ALLOWED}> stopped every livestream" in post["text"]
+    assert "250 livestreams were live: 250 stopped, 0 had already ended, 0 failed" in post["text"]
+    assert not buttons(post)  # nothing failed, nothing to try again
+    assert live_app.peak <= 50  # CLOUDFLARE_MAX_CONCURRENCY's default
+    assert elapsed < 10
+
+    # The person's last private line, within the response_url's budget of 5 uses.
+    await logs.wait_for(lambda w: len(stop_all_lines(w)) == 1)
+    await slack.recorder.wait_for(
+        lambda _: any("Done." in r["text"] for r in slack.responses("press"))
+    )
+    private = slack.responses("press")
+    assert len(private) <= 5
+    assert private[0]["replace_original"] is True  # the confirmation can't be pressed twice
+    assert "Done. 250 livestreams were live: 250 stopped" in private[-1]["text"]
+    assert all(r["response_type"] == "ephemeral" for r in private)
+
+    [total] = stop_all_lines(logs)
+    assert (total["live"], total["stopped"], total["already_ended"], total["failed"]) == (
+        250, 250, 0, 0
+    )  # fmt: skip
+    stops = [r for r in logs.audit() if r["event"] == "stop"]
+    assert sorted(r["meeting_id"] for r in stops) == sorted(meetings)
+    assert {(r["door"], r["batch_id"], r["outcome"]) for r in stops} == {
+        ("stop_all", total["batch_id"], "stopped")
+    }
+    assert len(slack.calls("chat.postMessage")) == 1
+
+
+async def test_a_429_on_reading_the_list_is_waited_out(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+) -> None:
+    meetings = live_app.add(3)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    live_app.throttle(2.5, retry_after=1)  # the press's list read meets it first
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert "3 stopped" in post["text"]
+    assert live_app.throttled >= 3 and live_app.stopped == {m: 1 for m in meetings}
+
+
+async def test_nobody_may_stop_all_when_neither_setting_is_set(
+    start_bot: StartBot, live_app: FakeLiveApp, logs: LogWatch
+) -> None:
+    live_app.add(3)
+    bot = await start_bot(CLOUDFLARE_API_BASE_URL=live_app.base_url)
+    card = await confirmation(bot)
+    assert "turned off" in card["text"]
+    assert "ALLOWED_STOP_ALL_USER_IDS" in card["text"]
+    assert "ALLOWED_STOP_ALL_USERGROUP_IDS" in card["text"]
+    assert not buttons(card)
+    assert live_app.recorder.received == []
+    # A forged press changes nothing either.
+    await press(bot, payloads.button_value("all"))
+    replies = await bot.slack.wait_responses(2, "press")
+    assert "turned off" in replies[-1]["text"]
+    assert live_app.recorder.received == []
+    assert [r["reason"] for r in stop_all_lines(logs, "denied")] == ["disabled", "disabled"]
+
+
+async def test_allowlisted_person_not_on_the_stop_all_list_is_denied_without_a_call(
+    start_bot: StartBot, live_app: FakeLiveApp
+) -> None:
+    live_app.add(3)
+    bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=OTHER_ALLOWED)
+    card = await confirmation(bot, ALLOWED)
+    assert "not all at once" in card["text"] and not buttons(card)
+    await press(bot, payloads.button_value("all"), ALLOWED)
+    replies = await bot.slack.wait_responses(2, "press")
+    assert "not all at once" in replies[-1]["text"]
+    assert live_app.recorder.received == []
+    assert len(live_app.live) == 3
+
+
+async def test_the_stop_all_list_does_not_bypass_the_normal_allowlist(
+    start_bot: StartBot, live_app: FakeLiveApp
+) -> None:
+    live_app.add(1)
+    bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS="U0ONLYSTOPALL")
+    card = await confirmation(bot, "U0ONLYSTOPALL")
+    assert "you are not allowed to stop livestreams" in card["text"]
+    assert live_app.recorder.received == []
+
+
+async def test_confirmation_lists_the_count_and_first_10_names_and_its_button_expires(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+) -> None:
+    live_app.add(12, name="Keynote <!channel>")
+    live_app.shape = "list"  # the other documented shape of the list
+    bot = await start(start_bot, live_app)
+    card = await confirmation(bot)
+    text = card["text"]
+    assert card["response_type"] == "ephemeral"
+    assert "12 livestreams are live now" in text
+    newest = live_app.newest_first()
+    for meeting in newest[:10]:
+        assert meeting in text
+    for meeting in newest[10:]:
+        assert meeting not in text
+    assert "Keynote &lt;!channel&gt; 12" in text and "<!channel>" not in text
+    assert "…and 2 more" in text
+    [button] = buttons(card)
+    assert button["action_id"] == CONFIRM and button["style"] == "danger"
+    assert "12 livestreams" in button["confirm"]["text"]["text"]
+    what, shown_at = button["value"].split("|")
+    assert what == "all" and abs(int(shown_at) - time.time()) < 5
+
+    before = len(live_app.recorder.received)
+    await press(bot, f"all|{int(time.time()) - 301}")
+    replies = await slack.wait_responses(2, "press")
+    assert "expired" in replies[-1]["text"]
+    assert len(live_app.recorder.received) == before  # not even the list was read
+    assert len(live_app.live) == 12
+
+
+async def test_two_presses_run_one_batch_and_the_second_gets_its_summary(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
+) -> None:
+    meetings = live_app.add(20)
+    bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=f"{ALLOWED} {OTHER_ALLOWED}")
+    [first] = buttons(await confirmation(bot, ALLOWED))
+    [second] = buttons(await confirmation(bot, OTHER_ALLOWED))
+    gate = live_app.gate_all = asyncio.Event()
+    await press(bot, first["value"], ALLOWED, response="a")
+    await asyncio.wait_for(live_app.stop_seen.wait(), 5)  # the first batch is under way
+    await press(bot, second["value"], OTHER_ALLOWED, response="b")
+    told = await slack.wait_responses(2, "b")
+    assert "already running" in told[-1]["text"]
+    gate.set()
+    [post] = await summary_posts(slack)
+    assert "20 stopped" in post["text"]
+    got = await slack.wait_responses(3, "b")
+    assert "already running" in got[-1]["text"] and "20 stopped" in got[-1]["text"]
+    assert got[-1]["response_type"] == "ephemeral"
+    assert live_app.stopped == {m: 1 for m in meetings}
+    assert not live_app.not_live_stops
+    assert len(slack.calls("chat.postMessage")) == 1
+    assert len(stop_all_lines(logs)) == 1
+    [other] = stop_all_lines(logs, "already_running")
+    assert other["user_id"] == OTHER_ALLOWED
+
+
+async def test_a_meeting_already_being_stopped_by_a_single_command_shares_that_call(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
+) -> None:
+    first, *others = live_app.add(5)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    gate = live_app.gates[first] = asyncio.Event()
+    await bot.command(first, response="single")
+    await asyncio.wait_for(live_app.stop_seen.wait(), 5)
+    await press(bot, button["value"])
+    await logs.wait_for(lambda w: any("sharing that call" in line for line in w.lines()))
+    gate.set()
+    [post] = await summary_posts(slack)
+    assert "5 stopped" in post["text"]
+    assert live_app.stop_calls[first] == 1
+    assert live_app.stopped == {m: 1 for m in [first, *others]}
+    [batch_line] = [
+        r
+        for r in logs.audit()
+        if r["event"] == "stop" and r["door"] == "stop_all" and r["meeting_id"] == first
+    ]
+    assert batch_line["shared"] is True and batch_line["outcome"] == "stopped"
+
+
+async def test_failures_are_listed_up_to_10_and_the_retry_button_works(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
+) -> None:
+    meetings = live_app.add(15)
+    failing = meetings[:12]
+    for n, meeting in enumerate(failing):
+        live_app.failing[meeting] = (500, f"Internal error number {n}")
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    text = post["text"]
+    assert "15 livestreams were live: 3 stopped, 0 had already ended, 12 failed" in text
+    listed = [m for m in failing if m in text]
+    assert len(listed) == 10
+    assert "the API answered: Internal error number" in text and "(HTTP 500)" in text
+    assert "…and 2 more failed" in text
+    [retry] = buttons(post)
+    assert retry["action_id"] == RETRY and retry["style"] == "danger"
+    [total] = stop_all_lines(logs)
+    assert retry["value"].split("|")[0] == total["batch_id"]
+
+    # Mend them; one ends on its own meanwhile (it left the list: already ended).
+    live_app.failing.clear()
+    del live_app.live[failing[0]]
+    await press(bot, retry["value"], response="retry", action_id=RETRY, ephemeral=False)
+    [_, again] = await summary_posts(slack, 2)
+    assert "12 livestreams were live: 11 stopped, 1 had already ended, 0 failed" in again["text"]
+    assert live_app.stopped == {m: 1 for m in meetings[1:]}
+    replies = await slack.wait_responses(2, "retry")
+    assert all(r["replace_original"] is False for r in replies)  # the channel post stays
+    [_, second] = stop_all_lines(logs)
+    assert second["retry_of"] == total["batch_id"]
+
+    # The retry button expires like every other.
+    batch_id = total["batch_id"]
+    await press(bot, f"{batch_id}|{int(time.time()) - 301}", response="late", action_id=RETRY)
+    late = await slack.wait_responses(2, "late")
+    assert "expired" in late[-1]["text"]
+
+
+async def test_a_batch_counts_once_against_the_rate_limit(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+) -> None:
+    meetings = live_app.add(5)
+    bot = await start(start_bot, live_app, RATE_LIMIT_PER_USER_PER_MINUTE="2")
+    [button] = buttons(await confirmation(bot))
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert "5 stopped" in post["text"]
+    await bot.command(meetings[0], response="second")  # the 2nd action of the minute
+    second = await slack.wait_responses(2, "second")
+    assert "limit of stops" not in second[-1]["text"]
+    await bot.command(meetings[1], response="third")  # the 3rd is over the limit
+    [third] = await slack.wait_responses(1, "third")
+    assert "limit of stops per minute" in third["text"]
+
+
+async def test_never_more_than_the_cap_in_flight(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+) -> None:
+    meetings = live_app.add(40)
+    live_app.delay = 0.02
+    bot = await start(start_bot, live_app, CLOUDFLARE_MAX_CONCURRENCY="4")
+    [button] = buttons(await confirmation(bot))
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert "40 stopped" in post["text"]
+    assert live_app.stopped == {m: 1 for m in meetings}
+    assert live_app.peak == 4  # the cap was reached, never passed
+
+
+async def test_every_call_is_paced_within_the_window(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 10)
+    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 0.5)
+    meetings = live_app.add(24)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert "24 stopped" in post["text"]
+    assert live_app.stopped == {m: 1 for m in meetings}
+    times = live_app.times  # the confirmation's list read, the press's, 24 stops
+    assert len(times) == 26
+    # Arrival can lag sending a little: check windows slightly shorter than the pacer's.
+    assert max(sum(1 for t in times if s <= t < s + 0.45) for s in times) <= 10
+    assert times[-1] - times[0] >= 1.0  # 26 calls at 10 per 0.5 s take two full windows
+
+
+async def test_help_lists_stop_all(start_bot: StartBot, live_app: FakeLiveApp) -> None:
+    bot = await start(start_bot, live_app)
+    status, body = await bot.command("help")
+    assert status == 200 and "/stop-livestream all" in body

@@ -1,0 +1,119 @@
+"""The workflow step's `meeting_name`: used when `meeting_id` is empty; exactly one live
+livestream whose name or meeting title it is gets stopped, otherwise the step fails
+naming the candidates."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from bot.demo.standins import StandInRealtimeKit
+from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from tests.fakes import payloads
+from tests.fakes.livekit import meeting, started
+from tests.fakes.servers import FakeSlack
+
+
+@pytest.fixture
+async def rk() -> AsyncIterator[StandInRealtimeKit]:
+    api = StandInRealtimeKit()
+    api.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
+    api.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
+    await api.start()
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
+    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
+
+
+def by_name(name: str, user_id: str = ALLOWED) -> dict[str, Any]:
+    return {
+        "meeting_id": "",
+        "meeting_name": name,
+        "user_context": payloads.user_context(user_id),
+        "channel_id": "C0WF",
+    }
+
+
+async def test_one_match_by_title_ignoring_case_is_stopped(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    await rk_bot.step(by_name("  town HALL "))
+    [done] = await slack.wait_calls("functions.completeSuccess")
+    outputs = done.data["outputs"]
+    outputs = json.loads(outputs) if isinstance(outputs, str) else outputs
+    assert outputs["meeting_id"] == meeting(1)
+    assert "*Keynote* of meeting *Town hall*" in outputs["message"]
+    assert rk.live == {meeting(2)}
+    [post] = await slack.wait_calls("chat.postMessage")
+    assert "*Keynote* of meeting *Town hall*" in post.data["text"]
+    events = [(line["event"], line.get("outcome")) for line in logs.audit()]
+    assert events == [("find", "found"), ("stop", "stopped")]
+
+
+async def test_one_match_by_stream_name_is_stopped(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    await rk_bot.step(by_name("product demo"))
+    await slack.wait_calls("functions.completeSuccess")
+    assert rk.live == {meeting(1)}
+
+
+async def test_no_match_fails_listing_what_is_live(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    await rk_bot.step(by_name("Town"))  # equal, not a part of it
+    [failed] = await slack.wait_calls("functions.completeError")
+    error = failed.data["error"]
+    assert "No live livestream or meeting is called “Town”" in error
+    assert f"Keynote — Town hall (meeting {meeting(1)})" in error
+    assert f"Product demo — Launch week (meeting {meeting(2)})" in error
+    assert rk.live == {meeting(1), meeting(2)}
+    assert slack.calls("functions.completeSuccess") == []
+
+
+async def test_two_matches_fail_listing_both_and_stop_nothing(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    rk.catalog.add(meeting(3), "Town Hall", "Overflow room", started(10))
+    await rk_bot.step(by_name("town hall"))
+    [failed] = await slack.wait_calls("functions.completeError")
+    error = failed.data["error"]
+    assert "2 live livestreams are called “town hall”" in error
+    assert meeting(1) in error and meeting(3) in error and meeting(2) not in error
+    assert len(rk.live) == 3
+    assert not any(r.path.endswith("/stop") for r in rk.recorder.received)
+
+
+async def test_at_most_10_candidates_are_named(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    for n in range(3, 15):
+        rk.catalog.add(meeting(n), f"Room {n}", None, started(n))
+    await rk_bot.step(by_name("nothing like it"))
+    [failed] = await slack.wait_calls("functions.completeError")
+    error = failed.data["error"]
+    assert error.count("(meeting ") == 10 and "and 4 more" in error
+
+
+async def test_a_stranger_naming_a_meeting_fails_without_any_api_call(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    await rk_bot.step(by_name("Town hall", STRANGER))
+    [failed] = await slack.wait_calls("functions.completeError")
+    assert "not allowed" in failed.data["error"]
+    assert rk.recorder.received == []
+
+
+async def test_a_meeting_id_wins_over_a_meeting_name(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    await rk_bot.step({**by_name("Town hall"), "meeting_id": meeting(2)})
+    await slack.wait_calls("functions.completeSuccess")
+    assert rk.live == {meeting(1)}
