@@ -2,7 +2,12 @@
 (with GET /metrics and GET /healthz on METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
-flight up to SHUTDOWN_GRACE_SECONDS to finish, and return.
+flight up to SHUTDOWN_GRACE_SECONDS to finish, and return. In HTTP mode every request
+after that gets 503, also on connections opened before.
+
+HTTP mode verifies Slack's signature on the raw body before anything parses it, and
+gives each connection READ_TIMEOUT_SECONDS to deliver a request and as long for its
+body (see bot/http_guard.py).
 """
 
 from __future__ import annotations
@@ -10,10 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from collections.abc import Callable
 
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.typedefs import Handler
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
@@ -21,31 +29,115 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import metrics
 from bot.app import BAD_TOKEN_ERRORS, Bot, running_bot
-from bot.config import ConfigError, Settings
+from bot.config import ConfigError, Secret, Settings
+from bot.http_guard import (
+    AcceptFailures,
+    Clock,
+    MalformedBody,
+    ReadDeadline,
+    Reports,
+    Unauthenticated,
+    bolt_request,
+    check_headers,
+    protocol_errors_reported,
+    verify_signature,
+    with_read_deadline,
+)
 from bot.usergroups import slack_error_code
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 SHUTDOWN_GRACE_SECONDS = 25.0
+READ_TIMEOUT_SECONDS = 10.0
+KEEPALIVE_TIMEOUT_SECONDS = 15.0
 
 
-def http_app(bot: Bot) -> web.Application:
-    """The aiohttp application: the three routes, nothing else, bodies capped."""
+def http_app(
+    bot: Bot,
+    signing_secret: Secret,
+    *,
+    stop: asyncio.Event | None = None,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    reports: Reports | None = None,
+) -> web.Application:
+    """The aiohttp application: the three routes, nothing else, bodies capped; every
+    request gets 503 once `stop` is set."""
+    secret = signing_secret.get().encode()
+    reports = reports or Reports(log)
 
-    async def events(request: web.Request) -> web.Response:
-        response = await bot.app.async_dispatch(await to_bolt_request(request))
-        return await to_aiohttp_response(response)
+    @web.middleware
+    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+        deadline = _read_deadline_of(request)
+        if deadline is not None:
+            deadline.request_started()
+        try:
+            if stop is not None and stop.is_set():
+                # Shutting down: no new work, also on keep-alive connections opened
+                # before; load balancers see /healthz fail and drain.
+                refused = web.Response(status=503)
+                refused.force_close()
+                return refused
+            return await handler(request)
+        finally:
+            if deadline is not None:
+                deadline.request_finished()
+
+    async def events(request: web.Request) -> web.StreamResponse:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length)
+        try:
+            timestamp, signature = check_headers(request.headers)
+            body = await _read_body(request, read_timeout)
+            if body is None:
+                reports.slow.note("request body")
+                timed_out = web.Response(status=408)
+                timed_out.force_close()
+                return timed_out
+            verify_signature(secret, timestamp, signature, body)
+        except Unauthenticated as rejected:
+            reports.rejected.note(rejected.reason)
+            return web.Response(status=401)
+        try:
+            verified = bolt_request(body, request.charset, request.query_string, request.headers)
+        except MalformedBody as malformed:
+            log.warning("answered 400 to a signed request to /slack/events: %s", malformed.reason)
+            return web.Response(status=400)
+        # Bolt verifies the signature again (request_verification_enabled, left on): one
+        # more HMAC of the same bytes, as defence in depth. The text is strict UTF-8, so it
+        # re-encodes to exactly the bytes we verified; Bolt can only disagree about a
+        # timestamp that turned 5 minutes old in between, the one case where it would log
+        # a (signed) body.
+        return await to_aiohttp_response(await bot.app.async_dispatch(verified))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response(bot.health())
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
     app.router.add_post("/slack/events", events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics.serve_metrics)
     app.middlewares.insert(0, metrics.time_acks)  # outermost: it times the whole answer
     return app
+
+
+async def _read_body(request: web.Request, within: float) -> bytes | None:
+    """The whole body within `within` seconds, else None. A body aiohttp cannot decode (bad
+    chunked encoding) or a client gone mid-body counts as unsigned: there is nothing to
+    verify."""
+    try:
+        async with asyncio.timeout(within):
+            return await request.read()
+    except TimeoutError:
+        return None
+    except (HttpProcessingError, ConnectionError):
+        raise Unauthenticated("body could not be read") from None
+
+
+def _read_deadline_of(request: web.Request) -> ReadDeadline | None:
+    transport = request.transport
+    protocol = transport.get_protocol() if transport is not None else None
+    return protocol if isinstance(protocol, ReadDeadline) else None
 
 
 Reload = Callable[[], Settings]
@@ -101,26 +193,70 @@ async def serve_http(
     started: asyncio.Future[int] | None = None,
     reload: Reload | None = None,
     hurry: asyncio.Event | None = None,
+    *,
+    read_timeout: float = READ_TIMEOUT_SECONDS,
+    keepalive_timeout: float = KEEPALIVE_TIMEOUT_SECONDS,
+    clock: Clock = time.monotonic,
 ) -> None:
     """Serve HTTP mode until `stop` is set; `started` gets the bound port; `hurry` cuts
-    the wait for work in flight short."""
+    the wait for work in flight short.
+
+    A connection must deliver each request line and headers within `read_timeout`, and
+    the body within as long again; an idle keep-alive connection is closed after
+    `keepalive_timeout`. `clock` paces the once-a-minute report lines."""
+    if settings.slack_signing_secret is None:
+        raise ConfigError(["SLACK_SIGNING_SECRET is not set: HTTP mode needs it"])
+    loop = asyncio.get_running_loop()
+    reports = Reports(log, clock)
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        runner = web.AppRunner(http_app(bot), access_log=None, handle_signals=False)
+        app = http_app(
+            bot,
+            settings.slack_signing_secret,
+            stop=stop,
+            read_timeout=read_timeout,
+            reports=reports,
+        )
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            keepalive_timeout=keepalive_timeout,
+            # After an early answer (401, 413, 408) aiohttp reads and drops the rest of
+            # the body for this long, so the client sees the answer, then closes.
+            lingering_time=read_timeout,
+        )
         await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port, backlog=2048)
-            await site.start()
-            bound = _bound_port(runner, port)
-            log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound)
-            if started is not None:
-                started.set_result(bound)
-            await stop.wait()
-            await site.stop()
-            log.info("shutting down: no longer accepting requests; finishing stops in flight")
-            await _drain(bot, hurry)
-        finally:
-            await runner.cleanup()
+        accepts = AcceptFailures(reports.out_of_fds)
+        with (
+            accepts.installed(loop),
+            protocol_errors_reported(reports.malformed_http),
+        ):
+            listener: asyncio.Server | None = None
+            try:
+                assert runner.server is not None
+                factory = with_read_deadline(
+                    runner.server,
+                    read_timeout,
+                    lambda: reports.slow.note("request line and headers"),
+                )
+                # Our own listener instead of web.TCPSite, so every connection gets the deadline.
+                listener = await loop.create_server(factory, host, port, backlog=2048)
+                bound = _bound_port(listener, port)
+                log.info(
+                    "listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound
+                )
+                if started is not None:
+                    started.set_result(bound)
+                await stop.wait()
+                accepts.stop_listening(listener)
+                log.info("shutting down: no longer accepting requests; finishing stops in flight")
+                await _drain(bot, hurry)
+            finally:
+                if listener is not None:
+                    accepts.stop_listening(listener)
+                await runner.cleanup()
+                await accepts.settled()
 
 
 async def serve_socket(
@@ -191,8 +327,9 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
             await super().handle(client, req)  # type: ignore[arg-type]
 
 
-def _bound_port(runner: web.AppRunner, asked: int) -> int:
-    for address in runner.addresses:
+def _bound_port(listener: asyncio.Server, asked: int) -> int:
+    for sock in listener.sockets:
+        address = sock.getsockname()
         if isinstance(address, tuple):
             return int(address[1])
     return asked
