@@ -301,7 +301,7 @@ class StopService:
         if problem is not None or meeting_id is None:
             attempt.write(meeting_id, "invalid", reason=problem)
             return Invalid(request_id, request.meeting_text, problem or "not_a_meeting_id")
-        denial = _expired(request) or await self.access.check(
+        denial = expired(request.issued_at) or await self.access.check(
             request.user_id, request.channel_id, request.team_id
         )
         where: Where = "shared"
@@ -351,23 +351,31 @@ def _log_redelivery(delivery_ids: tuple[str, ...]) -> None:
     log.info("ignored a redelivery from Slack (%s)", ", ".join(delivery_ids))
 
 
+def malformed_ids(
+    user_id: str, channel_id: str | None
+) -> Literal["malformed_user", "malformed_channel"] | None:
+    """Which of a request's Slack IDs does not have the shape of one, if any."""
+    if not is_user_id(user_id):
+        return "malformed_user"
+    if channel_id is not None and not is_channel_id(channel_id):
+        return "malformed_channel"
+    return None
+
+
+def expired(issued_at: float | None) -> Denial | None:
+    """A button shown more than BUTTON_LIFETIME_SECONDS ago no longer acts."""
+    if issued_at is not None and time.time() - issued_at > BUTTON_LIFETIME_SECONDS:
+        return Denial("expired")
+    return None
+
+
 def _malformed(request: StopRequest, meeting_id: MeetingId | None) -> Problem | None:
     """What is wrong with the request, if anything."""
-    if not is_user_id(request.user_id):
-        return "malformed_user"
-    if request.channel_id is not None and not _CHANNEL_ID.fullmatch(request.channel_id):
-        return "malformed_channel"
+    problem = malformed_ids(request.user_id, request.channel_id)
+    if problem is not None:
+        return problem
     if meeting_id is None:
         return "not_a_meeting_id"
     if request.door == "button" and request.issued_at is None:
         return "malformed_button"
-    return None
-
-
-def _expired(request: StopRequest) -> Denial | None:
-    """A button shown more than BUTTON_LIFETIME_SECONDS ago no longer acts."""
-    if request.issued_at is None:
-        return None
-    if time.time() - request.issued_at > BUTTON_LIFETIME_SECONDS:
-        return Denial("expired")
     return None

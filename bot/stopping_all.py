@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import re
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 from bot import audit
 from bot.access import Access, Denial
+from bot.finding import ListFailed
 from bot.realtimekit import (
     ApiError,
     LiveList,
@@ -40,12 +40,12 @@ from bot.realtimekit import (
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
 from bot.realtimekit.codec import decode_result, encode_result
 from bot.stopping import (
-    BUTTON_LIFETIME_SECONDS,
     AttemptAudit,
     StopRequest,
     StopService,
     api_status,
-    is_user_id,
+    expired,
+    malformed_ids,
     new_request_id,
     outcome_name,
 )
@@ -62,7 +62,6 @@ SUMMARY_WAIT_SECONDS = BATCH_LOCK_SECONDS
 SUMMARY_POLL_SECONDS = 0.5
 # A 429 without a Retry-After: wait this long before trying again.
 DEFAULT_RATE_LIMIT_WAIT = 5.0
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}", re.ASCII)  # as stopping.py checks it
 
 RefusalReason = Literal[
     "disabled",  # neither ALLOWED_STOP_ALL_USER_IDS nor ALLOWED_STOP_ALL_USERGROUP_IDS
@@ -105,14 +104,6 @@ class Confirmation:
     request_id: str
     streams: tuple[LiveStream, ...]
     shown_at: float
-
-
-@dataclass(frozen=True)
-class ListFailed:
-    """The live list could not be read for the confirmation."""
-
-    request_id: str
-    failure: ReadFailure
 
 
 @dataclass(frozen=True)
@@ -272,7 +263,7 @@ class StopAllService:
             return refused
         listed = await self._client.list_live()
         if not isinstance(listed, LiveList):
-            return ListFailed(request_id, listed)
+            return ListFailed(request_id, request.user_id, listed)
         return Confirmation(request_id, listed.streams, time.time())
 
     async def press(
@@ -430,16 +421,14 @@ class StopAllService:
     async def _check(self, request: StopAllRequest, request_id: str) -> StopAllRefused | None:
         """None when the person may stop everything here and now; else the refusal,
         audited. The stop-all lists come on top of every check a single stop makes."""
-        if not is_user_id(request.user_id):
-            return self._refuse(request, request_id, "malformed_user")
-        if request.channel_id is not None and not _CHANNEL_ID.fullmatch(request.channel_id):
-            return self._refuse(request, request_id, "malformed_channel")
+        problem = malformed_ids(request.user_id, request.channel_id)
+        if problem is not None:
+            return self._refuse(request, request_id, problem)
         if request.pressed and request.issued_at is None:
             return self._refuse(request, request_id, "malformed_button")
-        if request.issued_at is not None and time.time() - request.issued_at > (
-            BUTTON_LIFETIME_SECONDS
-        ):
-            return self._refuse(request, request_id, "denied", Denial("expired"))
+        too_old = expired(request.issued_at)
+        if too_old is not None:
+            return self._refuse(request, request_id, "denied", too_old)
         denial = await self._service.access.check(
             request.user_id, request.channel_id, request.team_id
         )

@@ -14,7 +14,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot import messages
 from bot.doors.background import Background
-from bot.doors.fields import text_at
+from bot.doors.fields import action_channel, action_value, on_private_card, text_at
 from bot.doors.outbox import Outbox
 from bot.finding import FindService
 from bot.messages import Reply
@@ -45,15 +45,11 @@ def register(
     @app.action(ACTION_ID)
     async def on_button(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        actions = body.get("actions")
-        action = actions[0] if isinstance(actions, list) and actions else None
-        channel_id = text_at(body, "channel", "id") or text_at(body, "container", "channel_id")
+        channel_id = action_channel(body)
         user_id = text_at(body, "user", "id") or ""
         response_url = text_at(body, "response_url")
         # A private card is replaced by what happened, so its button cannot be pressed twice.
-        on_card = isinstance(body.get("container"), dict) and bool(
-            body["container"].get("is_ephemeral")
-        )
+        on_card = on_private_card(body)
 
         async def deliver(reply: Reply, request_id: str | None = None) -> None:
             if response_url is not None:
@@ -74,7 +70,7 @@ def register(
             else:
                 log.warning("button press with nowhere to reply")
 
-        meeting_text, issued_at = parse_button_value(text_at(action, "value") or "")
+        meeting_text, issued_at = parse_button_value(action_value(body))
         request = StopRequest(
             door="button",
             user_id=user_id,

@@ -10,7 +10,7 @@ from typing import Any
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.doors.background import Background
-from bot.doors.fields import text_at
+from bot.doors.fields import action_channel, action_value, text_at
 from bot.doors.outbox import Outbox
 from bot.finding import FindService
 from bot.messages import Reply
@@ -32,9 +32,7 @@ def register(app: AsyncApp, finder: FindService, outbox: Outbox, background: Bac
     @app.action(PAGE_ACTION_ID)
     async def on_next_page(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        actions = body.get("actions")
-        action = actions[0] if isinstance(actions, list) and actions else None
-        value = text_at(action, "value") or ""
+        value = action_value(body)
         offset = int(value) if _OFFSET.fullmatch(value) else 0
         response_url = text_at(body, "response_url")
         request = StopRequest(
@@ -42,7 +40,7 @@ def register(app: AsyncApp, finder: FindService, outbox: Outbox, background: Bac
             user_id=text_at(body, "user", "id") or "",
             meeting_text="",
             team_id=text_at(body, "team", "id"),
-            channel_id=text_at(body, "channel", "id") or text_at(body, "container", "channel_id"),
+            channel_id=action_channel(body),
         )
 
         async def deliver(reply: Reply, request_id: str | None = None) -> None:

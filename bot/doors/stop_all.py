@@ -15,7 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.doors.background import Background
 from bot.doors.buttons import parse_button_value
-from bot.doors.fields import text_at
+from bot.doors.fields import action_channel, action_value, on_private_card, text_at
 from bot.doors.outbox import Outbox
 from bot.messages import Reply
 from bot.messages import stop_all as views
@@ -192,12 +192,9 @@ def _press(
     *,
     retry: bool,
 ) -> None:
-    actions = body.get("actions")
-    action = actions[0] if isinstance(actions, list) and actions else None
-    what, issued_at = parse_button_value(text_at(action, "value") or "")
-    channel_id = text_at(body, "channel", "id") or text_at(body, "container", "channel_id")
-    container = body.get("container")
-    on_card = isinstance(container, dict) and bool(container.get("is_ephemeral"))
+    what, issued_at = parse_button_value(action_value(body))
+    channel_id = action_channel(body)
+    on_card = on_private_card(body)
     progress = PrivateProgress(
         outbox,
         text_at(body, "response_url"),
