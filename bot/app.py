@@ -42,6 +42,13 @@ BAD_TOKEN_ERRORS = frozenset(
 SLACK_RETRY_SECONDS = 10.0
 
 
+def raise_if_rejected(code: str, variable: str, fix: str) -> None:
+    """A ConfigError naming `variable` when Slack's error `code` means the token itself
+    is wrong: no retry will mend that."""
+    if code in BAD_TOKEN_ERRORS:
+        raise ConfigError([f"{variable} was rejected by Slack ({code}): {fix}"])
+
+
 def policy_of(settings: Settings) -> Policy:
     """The allowlists from settings."""
     return Policy(
@@ -88,11 +95,10 @@ class CachedAuthorize:
             result = await asyncio.wait_for(self(), within)
         except SlackApiError as error:
             code = slack_error_code(error)
-            if code in BAD_TOKEN_ERRORS:
-                raise ConfigError(
-                    [f"SLACK_BOT_TOKEN was rejected by Slack ({code}): reinstall the app and "
-                     "copy the Bot User OAuth Token from OAuth & Permissions"]
-                ) from None  # fmt: skip
+            raise_if_rejected(
+                code, "SLACK_BOT_TOKEN",
+                "reinstall the app and copy the Bot User OAuth Token from OAuth & Permissions",
+            )  # fmt: skip
             log.warning("auth.test at start failed (%s); retrying in the background", code)
             return False
         except Exception as error:

@@ -168,15 +168,9 @@ class FindService:
         the meetings' titles; audited as one `list` line."""
         request_id = new_request_id()
         attempt = AttemptAudit("list", request, request_id)
-        refused = await self._admit(request, request_id, attempt)
-        if refused is not None:
-            return refused
-        result = await self.live(fresh=True)
+        result = await self._read_for(request, request_id, attempt)
         if not isinstance(result, LiveList):
-            attempt.write(
-                None, "allowed", api_status=api_status(result), outcome=outcome_name(result)
-            )
-            return ListFailed(request_id, request.user_id, result)
+            return result
         total = len(result.streams)
         if offset >= total:  # the list shrank since the button was shown: its last page
             offset = (total - 1) // PAGE_SIZE * PAGE_SIZE if total else 0
@@ -185,11 +179,11 @@ class FindService:
         attempt.write(None, "allowed", api_status=200, outcome="listed", count=total, offset=offset)
         return Listed(request_id, request.user_id, rows, total, offset)
 
-    async def find_by_name(self, request: StopRequest, name: str) -> FindOutcome:
-        """The one live livestream whose name or meeting title is `name` (ignoring case
-        and surrounding spaces); audited as one `find` line."""
-        request_id = new_request_id()
-        attempt = AttemptAudit("find", request, request_id)
+    async def _read_for(
+        self, request: StopRequest, request_id: str, attempt: AttemptAudit
+    ) -> LiveList | Denied | Invalid | ListFailed:
+        """The live list, read afresh, for a person who may see it; else the refusal or
+        the failure, audited."""
         refused = await self._admit(request, request_id, attempt)
         if refused is not None:
             return refused
@@ -199,6 +193,16 @@ class FindService:
                 None, "allowed", api_status=api_status(result), outcome=outcome_name(result)
             )
             return ListFailed(request_id, request.user_id, result)
+        return result
+
+    async def find_by_name(self, request: StopRequest, name: str) -> FindOutcome:
+        """The one live livestream whose name or meeting title is `name` (ignoring case
+        and surrounding spaces); audited as one `find` line."""
+        request_id = new_request_id()
+        attempt = AttemptAudit("find", request, request_id)
+        result = await self._read_for(request, request_id, attempt)
+        if not isinstance(result, LiveList):
+            return result
         rows = await self.with_titles(result.streams)
         wanted = name.strip().casefold()
         found = [

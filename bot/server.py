@@ -28,7 +28,7 @@ from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import metrics
-from bot.app import BAD_TOKEN_ERRORS, Bot, running_bot
+from bot.app import Bot, raise_if_rejected, running_bot
 from bot.config import ConfigError, Secret, Settings
 from bot.http_guard import (
     AcceptFailures,
@@ -304,11 +304,10 @@ async def _open_url(bot: Bot, app_token: str) -> str | None:
         response = await bot.outbox.client.apps_connections_open(app_token=app_token)
     except SlackApiError as error:
         code = slack_error_code(error)
-        if code in BAD_TOKEN_ERRORS:
-            raise ConfigError(
-                [f"SLACK_APP_TOKEN was rejected by Slack ({code}): create an app-level token "
-                 "with the connections:write scope under Basic Information"]
-            ) from None  # fmt: skip
+        raise_if_rejected(
+            code, "SLACK_APP_TOKEN",
+            "create an app-level token with the connections:write scope under Basic Information",
+        )  # fmt: skip
         log.warning("Slack refused to open Socket Mode (%s); retrying", code)
         return None
     except Exception as error:
