@@ -74,7 +74,7 @@ class CachedAuthorize:
         self._bot_token = bot_token
         self._result: AuthorizeResult | None = None
         self._auth_tests: SingleFlight[None, AuthorizeResult] = SingleFlight()
-        self.slack: Literal["ok", "unreachable"] = "unreachable"
+        self.slack: Literal["ok", "unreachable", "rejected"] = "unreachable"
 
     async def __call__(self) -> AuthorizeResult:
         if self._result is None:
@@ -116,6 +116,7 @@ class CachedAuthorize:
             while not await self.warm(within):  # noqa: ASYNC110 (polling Slack, not an event)
                 await asyncio.sleep(SLACK_RETRY_SECONDS)
         except ConfigError as error:
+            self.slack = "rejected"  # /healthz says so; every request would fail
             log.error("%s", error)
 
 

@@ -100,10 +100,10 @@ async def test_a_second_sigterm_during_the_grace_exits_at_once(
         session.post(bot.url + "/slack/events", data=body, headers=headers) as r,
     ):
         assert r.status == 200
-    await cloudflare.recorder.wait_for(lambda received: len(received) == 1)
+    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
     bot.proc.send_signal(signal.SIGTERM)
     await bot.until("no longer accepting")
     bot.proc.send_signal(signal.SIGTERM)
-    await asyncio.wait_for(bot.proc.wait(), 3)  # not the 25 s grace
+    await asyncio.wait_for(bot.proc.wait(), 10)  # not the 25 s grace
     _, log = await bot.finish()
     assert '"outcome":"interrupted"' in log

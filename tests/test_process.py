@@ -93,7 +93,7 @@ async def test_sigterm_finishes_the_stop_in_flight_then_exits_0(
         headers = payloads.signed_headers(SECRETS[0], body, "application/x-www-form-urlencoded")
         async with session.post(url + "/slack/events", data=body, headers=headers) as r:
             assert r.status == 200
-        await cloudflare.recorder.wait_for(lambda received: len(received) == 1, 10)
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1, 10)
 
         proc.send_signal(signal.SIGTERM)
         await http_process.until("no longer accepting")

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
+from prometheus_client import REGISTRY
 
 from bot.realtimekit import MeetingId, pacing
 from bot.stopping import StopService
@@ -78,6 +79,14 @@ def buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
 async def summary_posts(slack: FakeSlack, count: int = 1, within: float = 10.0) -> list[Any]:
     calls = await slack.wait_calls("chat.postMessage", count, within)
     return [c.data for c in calls]
+
+
+def batches(outcome: str) -> float:
+    """stop_livestream_bot_stop_all_batches_total{outcome} in this process's registry."""
+    value = REGISTRY.get_sample_value(
+        "stop_livestream_bot_stop_all_batches_total", {"outcome": outcome}
+    )
+    return value or 0.0
 
 
 def stop_all_lines(logs: LogWatch, decision: str = "allowed") -> list[dict[str, Any]]:
@@ -224,6 +233,7 @@ async def test_two_presses_run_one_batch_and_the_second_gets_its_summary(
     start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
 ) -> None:
     meetings = live_app.add(20)
+    batches_before = {o: batches(o) for o in ("done", "already_running")}
     bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=f"{ALLOWED} {OTHER_ALLOWED}")
     [first] = buttons(await confirmation(bot, ALLOWED))
     [second] = buttons(await confirmation(bot, OTHER_ALLOWED))
@@ -245,6 +255,9 @@ async def test_two_presses_run_one_batch_and_the_second_gets_its_summary(
     assert len(stop_all_lines(logs)) == 1
     [other] = stop_all_lines(logs, "already_running")
     assert other["user_id"] == OTHER_ALLOWED
+    # The metric counts batches by how they ended.
+    assert batches("done") == batches_before["done"] + 1
+    assert batches("already_running") == batches_before["already_running"] + 1
 
 
 async def test_a_meeting_already_being_stopped_by_a_single_command_shares_that_call(
