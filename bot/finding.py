@@ -53,7 +53,8 @@ NAME_MEMORY_SECONDS = 3600.0
 CACHE_SIZE = 10_000
 # Title reads in flight at once: the client's other connections stay free for stops.
 TITLE_READS = 4
-# How long a stop's outcome waits for the names once the stop has finished.
+# How long the names read beside a stop may take, counted from its start: a stop that
+# took longer is posted at once.
 NAMES_WAIT_SECONDS = 1.0
 CANDIDATES_SHOWN = 10
 SUGGESTIONS_MAX = 100

@@ -30,7 +30,8 @@ class Outbox:
         self.client = client
         # Only what cannot have been delivered is retried: a post that timed out or
         # lost its connection may have landed, and a retry would post it twice.
-        # slack-sdk's handlers: connect-phase errors, 500/503, and 429 after Retry-After.
+        # slack-sdk's handlers: connect-phase errors, 500/503 (its server-error handler
+        # leaves 502/504 alone), and 429 after Retry-After.
         # Retry state lives per request, so these serve every post.
         interval = BackoffRetryIntervalCalculator(backoff)
         self._retry = [
