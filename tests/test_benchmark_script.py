@@ -54,3 +54,18 @@ async def test_burst_benchmark_runs_two_copies_on_one_valkey(tmp_path: Path) -> 
     for copy in (0, 1):  # each copy ran on the shared store, not in memory
         log = (tmp_path / f"burst-bot-2x-valkey-{copy}.log").read_text()
         assert "sharing state on redis://127.0.0.1:" in log, log
+
+
+async def test_cold_authorize_benchmark_runs_and_shows_one_auth_test_for_the_bot(
+    tmp_path: Path,
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, str(ROOT / "benchmarks" / "cold_authorize.py"),
+        env=process_env({}), cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out_bytes, err = await asyncio.wait_for(proc.communicate(), 60)
+    out = out_bytes.decode()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert "cached_authorize: 1 auth.test calls" in out
+    assert "bolt_single_team: " in out
