@@ -32,11 +32,9 @@ from bot.stopping import (
     AttemptAudit,
     Denied,
     Invalid,
-    Problem,
     StopRequest,
     api_status,
-    is_channel_id,
-    is_user_id,
+    malformed_ids,
     new_request_id,
     outcome_name,
 )
@@ -329,11 +327,7 @@ class FindService:
         self, request: StopRequest, request_id: str, attempt: AttemptAudit | None
     ) -> Denied | Invalid | None:
         """None if the person may see what is live here; else the refusal, audited."""
-        problem: Problem | None = None
-        if not is_user_id(request.user_id):
-            problem = "malformed_user"
-        elif request.channel_id is not None and not is_channel_id(request.channel_id):
-            problem = "malformed_channel"
+        problem = malformed_ids(request.user_id, request.channel_id)
         if problem is not None:
             if attempt is not None:
                 attempt.write(None, "invalid", reason=problem)
