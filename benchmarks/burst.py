@@ -272,18 +272,24 @@ async def start_target(
         stdout=asyncio.subprocess.DEVNULL,
         stderr=LOG_DIR.joinpath(f"burst-{log_name or target}.log").open("w"),
     )
+    await wait_listening(proc, port, target)
+    return proc
+
+
+async def wait_listening(proc: asyncio.subprocess.Process, port: int, name: str) -> None:
+    """Return once `proc` accepts connections on `port` (30 s at most)."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until it accepts connections
+    while time.monotonic() < deadline:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
             await writer.wait_closed()
-            return proc
+            return
         except OSError:
             if proc.returncode is not None:
-                raise RuntimeError(f"{target} exited with {proc.returncode}") from None
-            await asyncio.sleep(0.05)
-    raise RuntimeError(f"{target} did not start listening")
+                raise RuntimeError(f"{name} exited with {proc.returncode}") from None
+            await asyncio.sleep(0.05)  # polling a port: there is no event to wait on
+    raise RuntimeError(f"{name} did not start listening")
 
 
 async def start_copies(

@@ -27,6 +27,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
+from burst import wait_listening  # the script beside this one
 from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -177,18 +178,8 @@ async def start_bot(fakes: Fakes, secret: str, port: int, cap: int) -> asyncio.s
         "-m", "bot", "http", "--host", "127.0.0.1", "--port", str(port),
         env=env, cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=LOG.open("w"),
     )  # fmt: skip
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:  # until it accepts connections
-        try:
-            _, writer = await asyncio.open_connection("127.0.0.1", port)
-            writer.close()
-            await writer.wait_closed()
-            return proc
-        except OSError:
-            if proc.returncode is not None:
-                raise RuntimeError(f"the bot exited with {proc.returncode}; see {LOG}") from None
-            await asyncio.sleep(0.05)
-    raise RuntimeError("the bot did not start listening")
+    await wait_listening(proc, port, f"the bot (log: {LOG})")
+    return proc
 
 
 async def post(session: aiohttp.ClientSession, url: str, secret: str, body: str) -> None:
