@@ -232,22 +232,10 @@ async def start_target(
     extra_env: dict[str, str] | None = None,
     log_name: str | None = None,
 ) -> asyncio.subprocess.Process:
-    env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")},
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": secret,
-        "CLOUDFLARE_API_TOKEN": "bench-token",
-        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
-        "REALTIMEKIT_APP_ID": APP_ID,
-        "ALLOWED_USER_IDS": ",".join(USERS),
-        "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{fakes.port}/client/v4",
-        "SLACK_API_URL": f"http://127.0.0.1:{fakes.port}/api/",
-        "RATE_LIMIT_PER_USER_PER_MINUTE": "0",
-        "CLOUDFLARE_MAX_CONCURRENCY": str(concurrency),
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-        **(extra_env or {}),
-    }
+    env = bot_env(
+        fakes.port, secret, ",".join(USERS), concurrency,
+        **{"RATE_LIMIT_PER_USER_PER_MINUTE": "0", **(extra_env or {})},
+    )  # fmt: skip
     if target == "bot":
         args = [
             *os.environ.get("BENCH_PY_ARGS", "").split(),
@@ -274,6 +262,28 @@ async def start_target(
     )
     await wait_listening(proc, port, target)
     return proc
+
+
+def bot_env(
+    api_port: int, secret: str, users: str, concurrency: int, **extra: str
+) -> dict[str, str]:
+    """The bot's environment for a run: Slack and RealtimeKit fakes on 127.0.0.1:`api_port`,
+    `users` allowed; nothing else inherited but PATH, HOME, LANG and VIRTUAL_ENV."""
+    return {
+        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")},
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": "xoxb-bench",
+        "SLACK_SIGNING_SECRET": secret,
+        "CLOUDFLARE_API_TOKEN": "bench-token",
+        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
+        "REALTIMEKIT_APP_ID": APP_ID,
+        "ALLOWED_USER_IDS": users,
+        "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{api_port}/client/v4",
+        "SLACK_API_URL": f"http://127.0.0.1:{api_port}/api/",
+        "CLOUDFLARE_MAX_CONCURRENCY": str(concurrency),
+        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
+        **extra,
+    }
 
 
 async def wait_listening(proc: asyncio.subprocess.Process, port: int, name: str) -> None:

@@ -27,12 +27,10 @@ from urllib.parse import urlencode
 
 import aiohttp
 from aiohttp import web
-from burst import wait_listening  # the script beside this one
+from burst import bot_env, wait_listening  # the script beside this one
 from slack_sdk.signature import SignatureVerifier
 
 ROOT = Path(__file__).resolve().parents[1]
-ACCOUNT = "0123456789abcdef0123456789abcdef"
-APP_ID = "bench-app"
 USER = "U0BENCH"
 CHANNEL = "C0BENCH"
 LOG = Path(tempfile.gettempdir()) / "stop-all-bench.log"  # the bot's stderr
@@ -158,21 +156,7 @@ def free_port() -> int:
 
 
 async def start_bot(fakes: Fakes, secret: str, port: int, cap: int) -> asyncio.subprocess.Process:
-    env = {
-        **{k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")},
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": "xoxb-bench",
-        "SLACK_SIGNING_SECRET": secret,
-        "CLOUDFLARE_API_TOKEN": "bench-token",
-        "CLOUDFLARE_ACCOUNT_ID": ACCOUNT,
-        "REALTIMEKIT_APP_ID": APP_ID,
-        "ALLOWED_USER_IDS": USER,
-        "ALLOWED_STOP_ALL_USER_IDS": USER,
-        "CLOUDFLARE_API_BASE_URL": f"http://127.0.0.1:{fakes.port}/client/v4",
-        "SLACK_API_URL": f"http://127.0.0.1:{fakes.port}/api/",
-        "CLOUDFLARE_MAX_CONCURRENCY": str(cap),
-        "LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "WARNING"),
-    }
+    env = bot_env(fakes.port, secret, USER, cap, ALLOWED_STOP_ALL_USER_IDS=USER)
     proc = await asyncio.create_subprocess_exec(
         sys.executable, *os.environ.get("BENCH_PY_ARGS", "").split(),
         "-m", "bot", "http", "--host", "127.0.0.1", "--port", str(port),
