@@ -18,6 +18,7 @@ import aiohttp
 import pytest
 
 from bot.config import Settings, load_settings
+from bot.demo.standins import StandInRealtimeKit
 from bot.server import serve_http
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack
@@ -54,6 +55,22 @@ async def slack() -> AsyncIterator[FakeSlack]:
     await fake.start()
     yield fake
     await fake.close()
+
+
+@pytest.fixture
+async def rk() -> AsyncIterator[StandInRealtimeKit]:
+    """The stateful RealtimeKit stand-in (live list, meetings, stops), empty: a test or
+    a module's own `rk` fixture fills its catalog."""
+    api = StandInRealtimeKit()
+    await api.start()
+    yield api
+    await api.close()
+
+
+@pytest.fixture
+async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
+    """The bot in HTTP mode against `rk`."""
+    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
 
 
 @pytest.fixture

@@ -6,30 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from aiohttp import web
 
 from bot.demo.standins import StandInRealtimeKit
-from tests.conftest import ALLOWED, OTHER_ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from tests.conftest import ALLOWED, OTHER_ALLOWED, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads, picker
 from tests.fakes.livekit import action_buttons, all_buttons, meeting, rows, started
 from tests.fakes.servers import FakeSlack, cf_json, cf_v4_error
-
-
-@pytest.fixture
-async def rk() -> AsyncIterator[StandInRealtimeKit]:
-    api = StandInRealtimeKit()
-    await api.start()
-    yield api
-    await api.close()
-
-
-@pytest.fixture
-async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
-    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
 
 
 def fill(rk: StandInRealtimeKit, count: int) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -21,19 +20,12 @@ FORM = "application/x-www-form-urlencoded"
 
 
 @pytest.fixture
-async def rk() -> AsyncIterator[StandInRealtimeKit]:
-    api = StandInRealtimeKit()
-    api.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
-    api.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
-    api.catalog.add(meeting(3), "Office hours", "Support", started(10))
-    await api.start()
-    yield api
-    await api.close()
-
-
-@pytest.fixture
-async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
-    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
+def rk(rk: StandInRealtimeKit) -> StandInRealtimeKit:
+    """conftest's stand-in with this module's live streams."""
+    rk.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
+    rk.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
+    rk.catalog.add(meeting(3), "Office hours", "Support", started(10))
+    return rk
 
 
 async def send(bot: RunningBot, payload: dict[str, Any]) -> tuple[int, str]:

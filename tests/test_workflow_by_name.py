@@ -5,31 +5,23 @@ naming the candidates."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from bot.demo.standins import StandInRealtimeKit
-from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads
 from tests.fakes.livekit import meeting, started
 from tests.fakes.servers import FakeSlack
 
 
 @pytest.fixture
-async def rk() -> AsyncIterator[StandInRealtimeKit]:
-    api = StandInRealtimeKit()
-    api.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
-    api.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
-    await api.start()
-    yield api
-    await api.close()
-
-
-@pytest.fixture
-async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
-    return await start_bot(CLOUDFLARE_API_BASE_URL=rk.base_url)
+def rk(rk: StandInRealtimeKit) -> StandInRealtimeKit:
+    """conftest's stand-in with this module's live streams."""
+    rk.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
+    rk.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
+    return rk
 
 
 def by_name(name: str, user_id: str = ALLOWED) -> dict[str, Any]:
