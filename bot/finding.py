@@ -32,6 +32,8 @@ from bot.stopping import (
     AttemptAudit,
     Denied,
     Invalid,
+    OnAccepted,
+    Outcome,
     StopRequest,
     api_status,
     malformed_ids,
@@ -342,6 +344,28 @@ class FindService:
         return Denied(request_id, request.user_id, MeetingId(""), denial)
 
 
+async def stop_named(
+    stops: StopService,
+    finder: FindService | None,
+    request: StopRequest,
+    *,
+    known: Names | None = None,
+    on_accepted: OnAccepted | None = None,
+) -> tuple[Outcome, Names | None]:
+    """Stop, reading the meeting's names alongside (never before the call goes out):
+    the outcome, and whatever names were read in time (`known` ones need no read)."""
+    names = finder.lookup(known) if finder is not None else None
+
+    def accepted(meeting_id: MeetingId) -> None:
+        if on_accepted is not None:
+            on_accepted(meeting_id)
+        if names is not None:
+            names.start(meeting_id)
+
+    outcome = await stops.stop(request, accepted)
+    return outcome, (await names.result() if names is not None else None)
+
+
 class NameLookup:
     """Reads a meeting's names alongside its stop: started once the stop is under way,
     collected after it. The reads get NAMES_WAIT_SECONDS from their start, so a stop that
@@ -408,4 +432,5 @@ __all__ = [
     "Names",
     "NoMatch",
     "matches",
+    "stop_named",
 ]

@@ -16,7 +16,7 @@ from bot import messages
 from bot.doors.background import Background
 from bot.doors.fields import action_channel, action_value, on_private_card, text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService
+from bot.finding import FindService, stop_named
 from bot.messages import Reply
 from bot.stopping import Redelivered, StopRequest, StopService
 
@@ -90,9 +90,7 @@ def register(
                         response_url, messages.pressed(meeting_text), replace_original=True
                     )
                 )
-            names = finder.lookup() if finder is not None else None
-            outcome = await service.stop(request, names.start if names is not None else None)
-            read = await names.result() if names is not None else None
+            outcome, read = await stop_named(service, finder, request)
             if pressed is not None:
                 await pressed  # the outcome replaces the card after "Stopping…" did
             if not isinstance(outcome, Redelivered):

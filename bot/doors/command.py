@@ -14,7 +14,7 @@ from bot.doors import stop_all as stop_all_door
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import NAMES_WAIT_SECONDS, FindService
+from bot.finding import NAMES_WAIT_SECONDS, FindService, stop_named
 from bot.messages import Reply
 from bot.realtimekit import MeetingId
 from bot.stopping import Looked, Redelivered, StopRequest, StopService
@@ -59,13 +59,10 @@ def register(
                 await outbox.respond(response_url, reply, request_id)
 
         stopping: list[asyncio.Future[None]] = []
-        names = finder.lookup() if finder is not None else None
 
         def on_accepted(meeting_id: MeetingId) -> None:
             # Said while the API call runs, not before it; the outcome waits for it.
             stopping.append(asyncio.ensure_future(deliver(messages.stopping(meeting_id))))
-            if names is not None:
-                names.start(meeting_id)  # alongside the stop, never before it
 
         request = StopRequest(
             door="command",
@@ -89,8 +86,7 @@ def register(
                 )
                 await deliver(card, looked.request_id)
                 return
-            outcome = await service.stop(request, on_accepted)
-            read = await names.result() if names is not None else None
+            outcome, read = await stop_named(service, finder, request, on_accepted=on_accepted)
             if stopping:
                 await stopping[0]
             if not isinstance(outcome, Redelivered):

@@ -19,7 +19,7 @@ from bot import messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService
+from bot.finding import FindService, stop_named
 from bot.messages import Reply
 from bot.messages.live import (
     CHANNEL_ACTION_ID,
@@ -127,9 +127,7 @@ def register(
                 await outbox.post(user_id, reply)
 
         async def work() -> None:
-            names = finder.lookup()
-            outcome = await service.stop(request, names.start)
-            read = await names.result()
+            outcome, read = await stop_named(service, finder, request)
             if not isinstance(outcome, Redelivered):
                 await deliver(messages.render(outcome, read), outcome.request_id)
 

@@ -21,7 +21,7 @@ from bot import audit, messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService, Found, ListFailed, Names, NoMatch
+from bot.finding import FindService, Found, ListFailed, Names, NoMatch, stop_named
 from bot.messages import Reply
 from bot.messages.live import list_failed, no_match
 from bot.realtimekit import Stopped
@@ -104,11 +104,9 @@ def register(
                     case refused:
                         await fail(messages.render(refused).text)
                         return
-            names = finder.lookup(known) if finder is not None else None
-            outcome = await service.stop(stop, names.start if names is not None else None)
+            outcome, read = await stop_named(service, finder, stop, known=known)
             if isinstance(outcome, Redelivered):
                 return
-            read = await names.result() if names is not None else None
             reply = messages.render(outcome, read)
             if isinstance(outcome, Attempted) and channel_id:
                 try:
