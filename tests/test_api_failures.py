@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.conftest import ALLOWED, MEETING, RunningBot, StartBot
+from tests.conftest import ALLOWED, MEETING, LogWatch, RunningBot, StartBot
 from tests.fakes.servers import (
     FakeCloudflare,
     Handler,
@@ -17,6 +17,7 @@ from tests.fakes.servers import (
     cf_success,
     cf_v4_error,
 )
+from tests.test_metrics import scrape, value
 
 
 async def outcome_of(bot: RunningBot) -> dict[str, object]:
@@ -33,8 +34,8 @@ async def outcome_of(bot: RunningBot) -> dict[str, object]:
     ("answer", "expected"),
     [
         (
-            cf_dyte_error(404, "No active livestream found for meeting"),
-            "No active livestream found for meeting (HTTP 404)",
+            cf_dyte_error(404, "Meeting not found"),
+            "Meeting not found (HTTP 404)",
         ),
         (cf_v4_error(403, 10000, "Authentication error"), "Authentication error (HTTP 403)"),
         (
@@ -135,3 +136,36 @@ async def test_connection_refused_is_retried_then_reported(
     bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"http://127.0.0.1:{closed_port}/client/v4")
     outcome = await outcome_of(bot)
     assert "could not reach the Cloudflare API (connection refused)" in str(outcome["text"])
+
+
+async def test_a_meeting_not_live_gets_a_neutral_post_an_audit_line_and_a_metric(
+    bot: RunningBot, cloudflare: FakeCloudflare, logs: LogWatch
+) -> None:
+    _, before = await scrape(bot.url)
+    cloudflare.then(cf_dyte_error(404, "No active livestream found for this meeting"))
+    outcome = await outcome_of(bot)
+    text = str(outcome["text"])
+    assert "nothing to stop" in text and MEETING in text
+    assert "No active livestream found for this meeting" in text
+    assert "failed" not in text
+    assert [b for b in outcome["blocks"] if b["type"] == "actions"] == []  # type: ignore[union-attr]
+    [record] = logs.audit()
+    assert record["outcome"] == "not_live" and record["api_status"] == 404
+    _, after = await scrape(bot.url)
+    moved = value(after, "stops_total", door="command", outcome="not_live") - value(
+        before, "stops_total", door="command", outcome="not_live"
+    )
+    assert moved == 1
+
+
+async def test_a_404_for_an_unknown_meeting_stays_an_error_with_try_again(
+    bot: RunningBot, cloudflare: FakeCloudflare, logs: LogWatch
+) -> None:
+    cloudflare.then(cf_dyte_error(404, "Meeting not found"))
+    outcome = await outcome_of(bot)
+    text = str(outcome["text"])
+    assert "but it failed" in text and "Meeting not found (HTTP 404)" in text
+    assert "meeting ID" in text  # says a 404 like this may mean a wrong meeting or app
+    assert [b for b in outcome["blocks"] if b["type"] == "actions"]  # type: ignore[union-attr]
+    [record] = logs.audit()
+    assert record["outcome"] == "api_error"

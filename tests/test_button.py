@@ -5,7 +5,16 @@ from __future__ import annotations
 import time
 
 from bot import messages
-from tests.conftest import ALLOWED, MEETING, STOP_PATH, STRANGER, RunningBot
+from tests.conftest import (
+    ALLOWED,
+    MEETING,
+    OTHER_ALLOWED,
+    STOP_PATH,
+    STRANGER,
+    LogWatch,
+    RunningBot,
+)
+from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 
@@ -64,3 +73,23 @@ async def test_failure_post_carries_a_try_again_button_behind_a_confirm(
     assert meeting == MEETING and abs(int(shown_at) - time.time()) < 60
     assert button["style"] == "danger"
     assert MEETING in button["confirm"]["text"]["text"]
+
+
+async def test_the_same_button_pressed_twice_calls_once_and_tells_the_second_press_privately(
+    bot: RunningBot, cloudflare: FakeCloudflare, logs: LogWatch
+) -> None:
+    value = payloads.button_value(MEETING)
+    await bot.click(value, response="first")
+    [outcome] = await bot.slack.wait_responses(1, "first")
+    assert outcome["response_type"] == "in_channel"
+    await bot.click(value, OTHER_ALLOWED, response="again")
+    [again] = await bot.slack.wait_responses(1, "again")
+    assert again["response_type"] == "ephemeral"
+    assert "already stopped" in again["text"] and f"<@{ALLOWED}>" in again["text"]
+    assert " s ago" in again["text"]
+    assert len(cloudflare.stop_calls) == 1
+    assert [r["decision"] for r in logs.audit()] == ["allowed", "already_pressed"]
+    # Another button for the same meeting (shown at another time) still acts.
+    await bot.click(payloads.button_value(MEETING, time.time() - 5), response="other")
+    await bot.slack.wait_responses(1, "other")
+    assert len(cloudflare.stop_calls) == 2

@@ -274,3 +274,19 @@ async def test_healthz_stays_200_when_the_store_is_down_from_the_start(
     assert STOPPED in (await wait_in_channel(slack, "cmd"))["text"]
     [line] = await copy.wait_audit(1)
     assert line["state"] == "local"
+
+
+async def test_a_button_pressed_on_one_copy_and_again_on_the_other_calls_once(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    a, b = await start_copies(valkey.url)
+    value = payloads.button_value(MEETING)
+    await a.client.click(value, ALLOWED, response="a")
+    assert STOPPED in (await wait_in_channel(slack, "a"))["text"]
+    await b.client.click(value, OTHER_ALLOWED, response="b")
+    [again] = await slack.wait_responses(1, "b")
+    assert again["response_type"] == "ephemeral"
+    assert "already stopped" in again["text"] and f"<@{ALLOWED}>" in again["text"]
+    assert len(cloudflare.stop_calls) == 1
+    [line] = await b.wait_audit(1)
+    assert line["decision"] == "already_pressed" and line["state"] == "shared"
