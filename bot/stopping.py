@@ -158,6 +158,8 @@ def api_status(result: StopResult) -> int | None:
             return status
         case RateLimited():
             return 429
+        case NoActiveLivestream():
+            return 404
         case TimedOut() | Unreachable() | Unconfirmed():
             return None
 
@@ -169,6 +171,8 @@ def outcome_name(result: StopResult) -> str:
             return "stopped"
         case Stopped():
             return "stopped_answer_lost"
+        case NoActiveLivestream():
+            return "not_live"
         case ApiError():
             return "api_error"
         case RateLimited():

@@ -31,6 +31,7 @@ from bot.realtimekit import (
     LiveList,
     LiveStream,
     MeetingId,
+    NoActiveLivestream,
     RateLimited,
     ReadFailure,
     RealtimeKitClient,
@@ -118,7 +119,7 @@ class FailedStop:
 @dataclass(frozen=True)
 class BatchSummary:
     """A batch's totals: `live` meetings were tried, `stopped` stopped, `ended` had
-    already ended (the stop answered 404, or the meeting left the list), `failed` lists
+    already ended (no active livestream to stop, or it left the list), `failed` lists
     the rest. `finished` is False while it runs; `list_failure` when the live list could
     not be read, so nothing was tried."""
 
@@ -398,9 +399,8 @@ class StopAllService:
             match result:
                 case Stopped():
                     tally.stopped += 1
-                case ApiError(status=404):
+                case NoActiveLivestream():
                     tally.ended += 1
-                    outcome = "no_active_livestream"
                 case failure:
                     tally.failed.append(FailedStop(stream.meeting_id, stream.name, failure))
             attempt.write(

@@ -72,7 +72,7 @@ async def test_step_with_a_bad_meeting_id_fails_without_an_api_call(
 async def test_step_fails_with_the_api_message_and_tells_the_channel(
     bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
 ) -> None:
-    cloudflare.then(cf_dyte_error(404, "No active livestream"))
+    cloudflare.then(cf_dyte_error(404, "Meeting not found"))
     await bot.step(
         {
             "meeting_id": MEETING,
@@ -81,7 +81,17 @@ async def test_step_fails_with_the_api_message_and_tells_the_channel(
         }
     )
     [failed] = await slack.wait_calls("functions.completeError")
-    assert "No active livestream (HTTP 404)" in failed.data["error"]
+    assert "Meeting not found (HTTP 404)" in failed.data["error"]
     [post] = await slack.wait_calls("chat.postMessage")
-    assert "No active livestream" in post.data["text"]
+    assert "Meeting not found" in post.data["text"]
     assert slack.calls("functions.completeSuccess") == []
+
+
+async def test_step_for_a_meeting_not_live_completes_and_says_there_was_nothing_to_stop(
+    bot: RunningBot, slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.then(cf_dyte_error(404, "No active livestream found for this meeting"))
+    await bot.step({"meeting_id": MEETING, "user_context": payloads.user_context(ALLOWED)})
+    [done] = await slack.wait_calls("functions.completeSuccess")
+    assert "nothing to stop" in json.loads(done.data["outputs"])["message"]
+    assert slack.calls("functions.completeError") == []

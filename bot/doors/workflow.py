@@ -24,7 +24,7 @@ from bot.doors.outbox import Outbox
 from bot.finding import FindService, Found, ListFailed, Names, NoMatch, stop_named
 from bot.messages import Reply
 from bot.messages.live import list_failed, no_match
-from bot.realtimekit import Stopped
+from bot.realtimekit import NoActiveLivestream, Stopped
 from bot.stopping import Attempted, Redelivered, StopRequest, StopService, new_request_id
 
 log = logging.getLogger(__name__)
@@ -120,7 +120,9 @@ def register(
                     audit.write(
                         "reply_failed", request_id=outcome.request_id, via="chat.postMessage"
                     )
-            if isinstance(outcome, Attempted) and isinstance(outcome.result, Stopped):
+            if isinstance(outcome, Attempted) and isinstance(
+                outcome.result, Stopped | NoActiveLivestream
+            ):
                 await complete({"message": reply.text, "meeting_id": outcome.meeting_id})
             else:
                 await fail(reply.text)

@@ -10,6 +10,7 @@ from bot.finding import Names
 from bot.realtimekit import (
     ApiError,
     Lost,
+    NoActiveLivestream,
     RateLimited,
     StopFailure,
     Stopped,
@@ -121,6 +122,11 @@ def describe_failure(failure: StopFailure) -> str:
     match failure:
         case ApiError(status=0, message=message):  # not the API's: the bot's own error
             return escape(message)
+        case ApiError(status=404, message=message):
+            return (
+                f"the API answered: {escape(message)} (HTTP 404); it did not say the meeting "
+                "has no active livestream, so check the meeting ID and the bot's app ID"
+            )
         case ApiError(status=status, message=message):
             return f"the API answered: {escape(message)} (HTTP {status})"
         case RateLimited(retry_after=seconds):
@@ -237,8 +243,16 @@ def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) ->
                 f"{the_livestream(done.meeting_id, names)}.{said}",
                 public=True,
             )
+        case Attempted(result=NoActiveLivestream(message=message)) as done:
+            said = f" Cloudflare says: {escape(message)}" if message else ""
+            return text_reply(
+                f":information_source: {mention(done.user_id)} asked to stop "
+                f"{the_livestream(done.meeting_id, names)}: nothing to stop, the meeting has "
+                f"no active livestream; it may have ended or been stopped already.{said}",
+                public=True,
+            )
         case Attempted() as failed:
-            assert not isinstance(failed.result, Stopped)
+            assert not isinstance(failed.result, Stopped | NoActiveLivestream)
             reply = text_reply(
                 f":warning: {mention(failed.user_id)} tried to stop "
                 f"{the_livestream(failed.meeting_id, names)}, but it failed: "

@@ -15,7 +15,7 @@ from bot.messages.core import (
     mention,
     text_reply,
 )
-from bot.realtimekit import LiveStream, MeetingId, Stopped
+from bot.realtimekit import LiveStream, MeetingId, NoActiveLivestream, Stopped
 from bot.stopping import Denied
 from bot.stopping_all import (
     AlreadyRunning,
@@ -144,7 +144,7 @@ def summary(done: BatchSummary, shown_at: float) -> Reply:
             f"could not be read: {describe_failure(done.list_failure)}. Nothing was stopped."
         ]
     for failed in done.failed[:LISTED]:
-        assert not isinstance(failed.result, Stopped)
+        assert not isinstance(failed.result, Stopped | NoActiveLivestream)
         name = f" ({escape(failed.name, 80)})" if failed.name else ""
         lines.append(f"• `{failed.meeting_id}`{name}: {describe_failure(failed.result)}")
     if len(done.failed) > LISTED:

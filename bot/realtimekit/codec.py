@@ -43,8 +43,7 @@ def encode_result(result: StopResult) -> str:
 def decode_result(text: str) -> StopResult:
     """The result encode_result wrote; ValueError for anything else."""
     result = _build(json.loads(text))
-    kinds = (Stopped, ApiError, RateLimited, TimedOut, Unreachable, UnexpectedResponse, Unconfirmed)
-    if not isinstance(result, kinds):
+    if not isinstance(result, StopResult):
         raise ValueError("not a stop result")
     return result
 

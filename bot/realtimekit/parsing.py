@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,6 +23,13 @@ from bot.realtimekit.results import (
     parse_meeting_id,
 )
 
+# The API's answer to a stop of a meeting with no active livestream is documented
+# nowhere (not in Cloudflare's API reference, its OpenAPI spec or the official SDK, which
+# list only the 200): a 404 in the Dyte envelope, "No active livestream found ...", as
+# the Dyte API answered. A 404 for a meeting or an app that does not exist has the same
+# status, so only the message tells them apart.
+_NOT_LIVE = re.compile(r"\bno\b[\w ]*\blive ?streams?\b", re.IGNORECASE)
+
 
 def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) -> StopResult:
     """Turn any status, headers and body into one of our typed results."""
@@ -30,7 +38,10 @@ def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) ->
         data = document.get("data")
         message = data.get("message") if isinstance(data, dict) else None
         return Stopped(message if isinstance(message, str) else "", status)
-    return failure(status, headers, document)
+    refused = failure(status, headers, document)
+    if isinstance(refused, ApiError) and status == 404 and _NOT_LIVE.search(refused.message):
+        return NoActiveLivestream(refused.message)
+    return refused
 
 
 def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:

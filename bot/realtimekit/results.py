@@ -5,6 +5,8 @@ network or the API does.
     ├── Stopped                 HTTP 2xx with success: true; `message` is the API's own
     │                           (or: the answer was lost, and a status read showed the
     │                           stream is no longer live: `recovered_from` says how)
+    ├── NoActiveLivestream      HTTP 404 whose message says the meeting has no active
+    │                           livestream (not a failure: there was nothing to stop)
     └── StopFailure
         ├── ApiError            the API answered with an error envelope (Dyte or v4)
         ├── RateLimited         HTTP 429 and the wait is longer than we retry for
@@ -102,7 +104,6 @@ class Stopped:
 
 
 StopFailure = ReadFailure | Unconfirmed
-StopResult = Stopped | StopFailure
 
 
 @dataclass(frozen=True)
@@ -124,6 +125,7 @@ class NoActiveLivestream:
 
 
 StatusResult = Livestream | NoActiveLivestream | ReadFailure
+StopResult = Stopped | NoActiveLivestream | StopFailure
 
 
 @dataclass(frozen=True)
