@@ -6,6 +6,7 @@ It knows nothing of Bolt: doors hand it a StopRequest and turn the Outcome into 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -41,6 +42,8 @@ log = logging.getLogger(__name__)
 Door = Literal["command", "button", "workflow", "shortcut", "stop_all"]
 
 BUTTON_LIFETIME_SECONDS = 300.0
+# A press is remembered a little longer than its button acts (copies' clocks differ).
+PRESS_MEMORY_SECONDS = BUTTON_LIFETIME_SECONDS + 60.0
 # A copy that takes a meeting's stop holds it at most this long: past it, the copy is
 # presumed dead and another may call the API for that meeting.
 STOP_LOCK_SECONDS = CALL_BUDGET_SECONDS + 5.0
@@ -121,6 +124,18 @@ class Looked:
 
 
 @dataclass(frozen=True)
+class AlreadyPressed:
+    """The same button was pressed before, by `by` at `at` (Unix time), so nothing was
+    called; `result` is what that press got (None while it is not known)."""
+
+    request_id: str
+    meeting_id: MeetingId
+    by: str
+    at: float
+    result: StopResult | None
+
+
+@dataclass(frozen=True)
 class Redelivered:
     """Slack delivered a request already handled: nothing to do, nothing to say."""
 
@@ -134,7 +149,7 @@ class Admitted:
     where: Where = "shared"
 
 
-Outcome = Invalid | Denied | Attempted | Redelivered
+Outcome = Invalid | Denied | Attempted | AlreadyPressed | Redelivered
 OnAccepted = Callable[[MeetingId], None]
 
 
@@ -246,6 +261,16 @@ class StopService:
             if not isinstance(admitted, Admitted):
                 return admitted
             meeting_id = admitted.meeting_id
+            # A button acts once: it is known by its meeting and the time it was shown.
+            press = None if request.issued_at is None else f"press:{meeting_id}:{request.issued_at}"
+            pressed_at = time.time()
+            if press is not None:
+                record = _press_record(request.user_id, pressed_at, None)
+                before, kept = await self.state.remember(press, record, PRESS_MEMORY_SECONDS)
+                if before is not None:
+                    again = _already_pressed(request_id, meeting_id, before)
+                    attempt.write(meeting_id, "already_pressed", pressed_by=again.by, state=kept)
+                    return again
             call = asyncio.ensure_future(self._stop_once(meeting_id))
             if on_accepted is not None:
                 on_accepted(meeting_id)  # after the call is under way, so it goes out first
@@ -257,6 +282,9 @@ class StopService:
         except Exception as error:
             raise self._crashed(request_id, attempt, meeting_id) from error
         result = flight.value
+        if press is not None:
+            record = _press_record(request.user_id, pressed_at, result)
+            await self.state.remember(press, record, PRESS_MEMORY_SECONDS, replace=True)
         places = (where, admitted.where, flight.where)
         attempt.write(
             meeting_id, "allowed", api_status=api_status(result), outcome=outcome_name(result),
@@ -349,6 +377,19 @@ class StopService:
             lock_ttl=self._lock_ttl,
         )
         return flight
+
+
+def _press_record(user_id: str, at: float, result: StopResult | None) -> str:
+    """What a button's press is remembered by, for the copies that see it pressed again."""
+    return json.dumps(
+        {"by": user_id, "at": at, "result": None if result is None else encode_result(result)}
+    )
+
+
+def _already_pressed(request_id: str, meeting_id: MeetingId, record: str) -> AlreadyPressed:
+    kept = json.loads(record)
+    result = None if kept["result"] is None else decode_result(kept["result"])
+    return AlreadyPressed(request_id, meeting_id, str(kept["by"]), float(kept["at"]), result)
 
 
 def _log_redelivery(delivery_ids: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from bot.realtimekit import (
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import Attempted, Denied, Invalid, is_user_id
+from bot.stopping import AlreadyPressed, Attempted, Denied, Invalid, is_user_id
 
 # Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
 SECTION_TEXT_LIMIT = 3000
@@ -211,6 +211,24 @@ def denial_text(denied: Denied) -> str:
             )
 
 
+def already_pressed(again: AlreadyPressed) -> str:
+    """What the first press of this button did, for whoever presses it again."""
+    by, ago = mention(again.by), f"{max(0, round(time.time() - again.at))} s ago"
+    match again.result:
+        case None:
+            what = f"{by} pressed this button {ago}, and that stop has not finished"
+        case Stopped():
+            what = f"{by} already stopped this livestream with this button {ago}"
+        case NoActiveLivestream():
+            what = f"{by} pressed this button {ago}: there was nothing to stop"
+        case failure:
+            what = f"{by} pressed this button {ago}, and it failed: {describe_failure(failure)}"
+    return (
+        f":information_source: {what}. Nothing was done again; check the livestream with "
+        f"`{COMMAND} status {again.meeting_id}`."
+    )
+
+
 _MALFORMED = {
     "malformed_user": "The request's user ID is malformed",
     "malformed_channel": "The request's channel ID is malformed",
@@ -221,7 +239,9 @@ _MALFORMED = {
 }
 
 
-def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) -> Reply:
+def render(
+    outcome: Invalid | Denied | Attempted | AlreadyPressed, names: Names | None = None
+) -> Reply:
     """The reply for an outcome; public replies go to the channel. `names` (when read in
     time) name the livestream and its meeting."""
     match outcome:
@@ -231,6 +251,8 @@ def render(outcome: Invalid | Denied | Attempted, names: Names | None = None) ->
             return text_reply(f":x: {_MALFORMED[problem]}, so nothing was stopped.", request_id)
         case Denied() as denied:
             return text_reply(denial_text(denied), denied.request_id)
+        case AlreadyPressed() as again:
+            return text_reply(already_pressed(again), again.request_id)
         case Attempted(result=Stopped(message=message, recovered_from=lost)) as done:
             said = f" Cloudflare says: {escape(message)}" if message else ""
             if lost is not None:

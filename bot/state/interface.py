@@ -72,6 +72,13 @@ class State(Protocol):
         limit); value None if allowed, else the seconds until it would be."""
         ...
 
+    async def remember(
+        self, key: str, value: str, ttl: float, *, replace: bool = False
+    ) -> Answer[str | None]:
+        """Keep `value` under `key` for `ttl` seconds (by every copy), unless a value is
+        there already and not `replace`; value: the one that was there (None if none)."""
+        ...
+
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the one batch slot for `ttl` seconds; value None if ours, else the id
         of the batch already running."""

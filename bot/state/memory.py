@@ -23,6 +23,7 @@ from bot.state.interface import (
 
 DEDUP_MAXSIZE = 100_000
 SUMMARY_MAXSIZE = 1_000
+KEPT_MAXSIZE = 10_000
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ class MemoryState:
         self._summaries: TTLCache[str, tuple[str, float]] = TTLCache(
             SUMMARY_MAXSIZE, 24 * 3600, timer=clock
         )
+        self._kept: TTLCache[str, tuple[str, float]] = TTLCache(KEPT_MAXSIZE, 3600, timer=clock)
 
     @property
     def status(self) -> Status:
@@ -88,6 +90,22 @@ class MemoryState:
         # One RateLimit keeps everyone's recent actions; the limit may change on reload.
         self._rate.per_minute = per_minute
         return self._rate.take(user_id)
+
+    async def remember(
+        self, key: str, value: str, ttl: float, *, replace: bool = False
+    ) -> Answer[str | None]:
+        """Keep `value` under `key` for `ttl` seconds (at most an hour) unless one is
+        there and not `replace`; value: the one there before."""
+        return Answer(self.remember_now(key, value, ttl, replace), "local")
+
+    def remember_now(self, key: str, value: str, ttl: float, replace: bool) -> str | None:
+        """`remember` without the await."""
+        now = self._clock()
+        kept = self._kept.get(key)
+        before = kept[0] if kept is not None and kept[1] > now else None
+        if before is None or replace:
+            self._kept[key] = (value, now + ttl)
+        return before
 
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the batch slot unless another batch holds it and has not expired."""

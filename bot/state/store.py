@@ -232,6 +232,19 @@ class StoreState:
         wait_ms = int(got.value)
         return Answer(None if wait_ms < 0 else wait_ms / 1000, "shared")
 
+    async def remember(
+        self, key: str, value: str, ttl: float, *, replace: bool = False
+    ) -> Answer[str | None]:
+        """One SET (NX unless `replace`) GET across copies; kept here too for a fallback."""
+        here = self._memory.remember_now(key, value, ttl, replace)
+        name = self._key("kept", key)
+        got = await self._shared(
+            lambda: self._redis.set(name, value, px=_ms(ttl), nx=not replace, get=True)
+        )
+        if got is None:
+            return Answer(here, "local")
+        return Answer(None if got.value is None else str(got.value), "shared")
+
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the app's one batch slot for `ttl` seconds."""
         got = await self._shared(
