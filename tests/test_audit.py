@@ -63,7 +63,7 @@ async def test_denied_and_invalid_attempts_are_recorded_with_the_reason(
 async def test_failure_reply_carries_the_request_id_of_its_audit_line(
     bot: RunningBot, slack: FakeSlack, logs: LogWatch, cloudflare: FakeCloudflare
 ) -> None:
-    cloudflare.then(cf_dyte_error(404, "No active livestream"))
+    cloudflare.then(cf_dyte_error(404, "Meeting not found"))
     await bot.command(MEETING)
     [_, outcome] = await slack.wait_responses(2, "cmd")
     [record] = logs.audit()

@@ -27,7 +27,7 @@ async def test_demo_runs_the_scripted_session_and_exits_0(tmp_path: Path) -> Non
     assert '"event":"list"' in steps[1] and "In #events" not in steps[1]
     assert "In #events, everyone sees:" in steps[2] and "@alice stopped the livestream" in steps[2]
     assert "the livestream Main stage of meeting Product launch" in steps[2]
-    assert "No active livestream found for this meeting (HTTP 404)" in steps[3]
+    assert "nothing to stop" in steps[3] and "No active livestream found" in steps[3]
     assert "Only the person sees:" in steps[4] and "not allowed" in steps[4]
     assert "In #events" not in steps[4]
     assert "is not a meeting ID" in steps[5] and "In #events" not in steps[5]

@@ -60,7 +60,7 @@ async def test_a_failed_stop_names_it_too_and_so_does_its_try_again_confirm(
     bot: RunningBot, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
     name_it(cloudflare)
-    cloudflare.then(cf_dyte_error(404, "No active livestream"))
+    cloudflare.then(cf_dyte_error(404, "Meeting not found"))
     await bot.click(MEETING)
     [outcome] = await slack.wait_responses(1, "btn")
     assert f"tried to stop the livestream {NAMED}, but it failed" in outcome["text"]

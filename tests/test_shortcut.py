@@ -150,7 +150,7 @@ async def test_a_submission_for_a_stream_no_longer_live_says_so_in_the_channel(
     gone = meeting(99)
     await send(rk_bot, picker.view_submission(ALLOWED, gone, "C0ANNOUNCE"))
     [post] = await slack.wait_calls("chat.postMessage")
-    assert "tried to stop" in post.data["text"] and "No active livestream" in post.data["text"]
+    assert "nothing to stop" in post.data["text"] and "No active livestream" in post.data["text"]
 
 
 async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_it(
