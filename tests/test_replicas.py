@@ -231,7 +231,7 @@ async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) 
 async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_second_api_call(
     start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
-    a, b = await start_copies(valkey.url)
+    a, b = await start_copies(valkey.url, CLOUDFLARE_TIMEOUT_SECONDS=str(STALL + 5))
     answer = asyncio.Event()
     cloudflare.default = cloudflare.gated(answer, cf_success())
     await a.client.command(MEETING, ALLOWED, response="a")

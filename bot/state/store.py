@@ -309,7 +309,7 @@ class StoreState:
             mine, token = int(got.value[0]) == 1, str(got.value[1])
             if mine:
                 return await self._hold(key, token, work, encode)
-            payload = await self._wait(key, token)
+            payload = await self._wait(key, token, lock_ttl)
             if payload is _Gone.DOWN:
                 break
             if isinstance(payload, str):
@@ -343,28 +343,36 @@ class StoreState:
             log.warning("the call for %s outlived its lock: its value was not shared", key)
         return Flight(value, False, "shared")
 
-    async def _wait(self, key: str, token: str) -> str | _Gone:
-        """The value published under `token`, or why there will be none."""
+    async def _wait(self, key: str, token: str, lock_ttl: float) -> str | _Gone:
+        """The value published under `token`, or why there will be none. The holder may
+        be calling the API through a store stall: store errors end the wait only once its
+        lock has run out (by the last PTTL read, or `lock_ttl` from now)."""
         lock, channel = self._key("lock", key), self._key("done", key)
         result = self._key("result", key, token)
-        pubsub = self._redis.pubsub()
-        try:
-            async with asyncio.timeout(self._timeout):
-                await pubsub.subscribe(channel)
-            while True:
-                # Read after subscribing, so a value published in between is not missed.
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + lock_ttl
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
                 async with asyncio.timeout(self._timeout):
-                    payload, holder, pttl = await self._peek(keys=[result, lock])
-                if payload is not None:
-                    return str(payload)
-                if holder != token:
-                    return _Gone.MOVED_ON
-                wait = min(max(int(pttl), 1) / 1000, MAX_POLL_SECONDS)
-                async with asyncio.timeout(wait + self._timeout):
-                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-        except STORE_ERRORS as error:
-            self._failed(error)
-            return _Gone.DOWN
-        finally:
-            with contextlib.suppress(*STORE_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.subscribe(channel)
+                while True:
+                    # Read after subscribing, so a value published in between is not missed.
+                    async with asyncio.timeout(self._timeout):
+                        payload, holder, pttl = await self._peek(keys=[result, lock])
+                    if payload is not None:
+                        return str(payload)
+                    if holder != token:
+                        return _Gone.MOVED_ON
+                    expires = loop.time() + int(pttl) / 1000
+                    wait = min(max(int(pttl), 1) / 1000, MAX_POLL_SECONDS)
+                    async with asyncio.timeout(wait + self._timeout):
+                        await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+            except STORE_ERRORS as error:
+                self._failed(error)
+            finally:
+                with contextlib.suppress(*STORE_ERRORS):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if loop.time() >= expires:
+                return _Gone.DOWN
+            await asyncio.sleep(min(MAX_POLL_SECONDS, expires - loop.time()))
