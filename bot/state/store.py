@@ -3,7 +3,9 @@
 The store is a helper, never a gate: every call has a short timeout, and when the
 store does not answer the call is decided by this process's memory (and says so with
 `where="local"`), a warning is logged at most once a minute, and a background probe
-PINGs the store until it answers, after which it is used again."""
+PINGs the store until it answers, after which it is used again. One exception: a copy
+waiting on another's call (run_once) waits out that call's lock first, as the other copy
+may be calling the API through the stall."""
 
 from __future__ import annotations
 
@@ -183,16 +185,19 @@ class StoreState:
                 self._up = True
                 log.info("state store %s answers again: sharing state", self._label)
 
-    async def _shared(self, call: Callable[[], Awaitable[T]]) -> Answer[T] | None:
-        """The store's answer to `call`, or None when it is down or fails now."""
-        if not self._up:
+    async def _shared(
+        self, call: Callable[[], Awaitable[T]], *, always: bool = False
+    ) -> Answer[T] | None:
+        """The store's answer to `call`, or None when it is down or fails now. `always`
+        tries a store thought down (a holder's lock there outlives a stall)."""
+        if not (self._up or always):
             return None
         # A burst's calls queue here, over a few connections, instead of each opening
         # its own (a connection costs more than a call: 100 stops at once took ~0.3 s
         # of the loop that way, ~0.05 s queued). The wait is not the store's fault, so
         # it is outside the timeout; the store may have failed meanwhile.
         async with self._calls:
-            if not self._up:
+            if not (self._up or always):
                 return None
             try:
                 async with asyncio.timeout(self._timeout):
@@ -328,13 +333,16 @@ class StoreState:
             payload = encode(value)
         except BaseException:
             # Let waiters take over now rather than at the lock's expiry.
-            await self._shared(lambda: self._release(keys=[lock], args=[token, channel]))
+            await self._shared(
+                lambda: self._release(keys=[lock], args=[token, channel]), always=True
+            )
             raise
         result = self._key("result", key, token)
         got = await self._shared(
             lambda: self._finish(
                 keys=[lock, result], args=[token, payload, _ms(RESULT_SECONDS), channel]
-            )
+            ),
+            always=True,
         )
         if got is None:
             # The lock stays until it expires: waiters elsewhere then run the work.
