@@ -17,8 +17,21 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
-from tests.conftest import ALLOWED, MEETING, OTHER_ALLOWED, RunningBot, free_port, process_env
+from bot.realtimekit.codec import encode_result
+from bot.realtimekit.results import Stopped
+from bot.state import scripts
+from tests.conftest import (
+    ACCOUNT,
+    ALLOWED,
+    APP_ID,
+    MEETING,
+    OTHER_ALLOWED,
+    RunningBot,
+    free_port,
+    process_env,
+)
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare, FakeSlack, Handler, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
@@ -27,6 +40,8 @@ __all__ = ["valkey"]  # the fixture, imported so pytest finds it
 
 STARTS_WITHIN = 30.0
 STOPPED = "Stopped live stream successfully"
+STALL = 5.0  # the longest store stall through which copies keep one API call per meeting
+KEYS = f"stop-livestream-bot:{ACCOUNT}:{APP_ID}:"  # the copies' namespace in the store
 
 
 @dataclasses.dataclass
@@ -197,6 +212,76 @@ async def test_stop_pressed_on_both_copies_makes_one_api_call_and_both_people_he
     assert (first["shared"], second["shared"]) == (False, True)
     assert first["state"] == second["state"] == "shared"
     assert first["outcome"] == second["outcome"] == "stopped"
+
+
+async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) -> None:
+    """Wait until `count` copies wait on another's call for `meeting_id` (subscribed to
+    its channel). Polled: the store raises no event a test can wait on."""
+    raw = Redis.from_url(valkey.url, decode_responses=True)
+    try:
+        async with asyncio.timeout(5):
+            while True:
+                if (await raw.pubsub_numsub(f"{KEYS}done:stop:{meeting_id}"))[0][1] >= count:
+                    return
+                await asyncio.sleep(0.01)
+    finally:
+        await raw.aclose()
+
+
+async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_second_api_call(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    a, b = await start_copies(valkey.url, CLOUDFLARE_TIMEOUT_SECONDS=str(STALL + 5))
+    answer = asyncio.Event()
+    cloudflare.default = cloudflare.gated(answer, cf_success())
+    await a.client.command(MEETING, ALLOWED, response="a")
+    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+    await b.client.command(MEETING, OTHER_ALLOWED, response="b")
+    await copies_waiting(valkey, MEETING)
+    loop = asyncio.get_running_loop()
+    stalled_until = loop.time() + STALL
+    valkey.freeze()
+    try:
+        await b.wait_logged("unavailable")  # b's wait hit the store's timeout
+        with pytest.raises(TimeoutError):  # and b still leaves the meeting to a
+            await cloudflare.recorder.wait_for(
+                lambda _: len(cloudflare.stop_calls) > 1, stalled_until - loop.time()
+            )
+    finally:
+        valkey.thaw()
+    answer.set()
+    for name in ("a", "b"):
+        assert STOPPED in (await wait_in_channel(slack, name))["text"]
+    assert len(cloudflare.stop_calls) == 1
+    [first] = await a.wait_audit(1)
+    [second] = await b.wait_audit(1)
+    assert (first["shared"], second["shared"]) == (False, True)
+    assert first["outcome"] == second["outcome"] == "stopped"
+
+
+async def test_a_result_written_by_a_newer_copy_reaches_the_waiting_person(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    [old] = await start_copies(valkey.url, count=1)
+    newer = Redis.from_url(valkey.url, decode_responses=True)  # a newer copy, mid-deploy
+    lock, fence = f"{KEYS}lock:stop:{MEETING}", f"{KEYS}fence"
+    try:
+        held, token = await newer.eval(scripts.ACQUIRE, 2, lock, fence, 30_000)
+        assert held == 1
+        await old.client.command(MEETING, ALLOWED, response="old")
+        await copies_waiting(valkey, MEETING)
+        result = json.loads(encode_result(Stopped(STOPPED)))
+        payload = json.dumps({**result, "request_id": "r-1", "region": "eu"})  # new fields
+        result_key, channel = f"{KEYS}result:stop:{MEETING}:{token}", f"{KEYS}done:stop:{MEETING}"
+        assert await newer.eval(
+            scripts.FINISH, 2, lock, result_key, token, payload, 60_000, channel
+        )
+    finally:
+        await newer.aclose()
+    assert STOPPED in (await wait_in_channel(slack, "old"))["text"]
+    assert cloudflare.stop_calls == []
+    [line] = await old.wait_audit(1)
+    assert (line["outcome"], line["shared"]) == ("stopped", True)
 
 
 async def test_the_rate_limit_counts_requests_on_every_copy(

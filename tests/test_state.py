@@ -283,6 +283,55 @@ async def test_a_holder_whose_work_fails_lets_the_waiter_run_at_once(
         assert await waiter == ("stopped by b", False, "shared")
 
 
+async def test_through_a_store_stall_a_waiter_acts_alone_only_once_the_holders_lock_is_up(
+    pair: tuple[StoreState, StoreState], valkey: ValkeyServer, raw: Redis
+) -> None:
+    a, b = pair
+    stuck, alive = Work("never returns"), Work("stopped by b")
+    alive.release.set()
+    holder = run(a, "m1", stuck, lock_ttl=1.0)
+    await stuck.started.wait()
+    loop = asyncio.get_running_loop()
+    held_since = loop.time()  # a took its 1 s lock just before
+    waiter = run(b, "m1", alive, lock_ttl=1.0)
+    await eventually(lambda: _at_least(subscribers(raw, "m1"), 1))
+    valkey.freeze()
+    try:
+        async with asyncio.timeout(3):  # the lock, then at most a store timeout or two
+            assert await waiter == ("stopped by b", False, "local")
+        assert loop.time() - held_since >= 0.9, "b called while a's lock was live"
+    finally:
+        valkey.thaw()
+    stuck.release.set()
+    await holder
+
+
+async def test_a_holder_that_saw_the_store_stall_still_hands_its_value_to_the_waiter(
+    valkey: ValkeyServer, raw: Redis
+) -> None:
+    # a's probe would bring it back within a minute: its call ends before that.
+    a = await open_state(valkey.url, prefix=PREFIX, call_timeout=0.3, probe_every=60)
+    b = await store(valkey)
+    first, elsewhere = Work("stopped by a"), Work("stopped by b")
+    holder = run(a, "m1", first, lock_ttl=30)
+    await first.started.wait()
+    waiter = run(b, "m1", elsewhere, lock_ttl=30)
+    await eventually(lambda: _at_least(subscribers(raw, "m1"), 1))
+    valkey.freeze()
+    try:
+        assert await a.first_time("Ev1") == (True, "local")  # a saw the stall too
+    finally:
+        valkey.thaw()
+    assert a.status == "unavailable"
+    first.release.set()
+    assert await holder == ("stopped by a", False, "shared")
+    async with asyncio.timeout(2):  # not the 30 s lock
+        assert await waiter == ("stopped by a", True, "shared")
+    assert (first.calls, elsewhere.calls) == (1, 0)
+    await a.aclose()
+    await b.aclose()
+
+
 async def test_the_rate_limit_counts_across_copies(
     pair: tuple[StoreState, StoreState],
 ) -> None:

@@ -41,7 +41,8 @@ def encode_result(result: StopResult) -> str:
 
 
 def decode_result(text: str) -> StopResult:
-    """The result encode_result wrote; ValueError for anything else."""
+    """The result encode_result wrote, here or in a newer copy (fields this copy does not
+    know are ignored); ValueError for anything else."""
     result = _build(json.loads(text))
     if not isinstance(result, StopResult):
         raise ValueError("not a stop result")
@@ -60,5 +61,6 @@ def _build(node: object) -> object:
         cls = _TYPES.get(str(node["type"]))
         if cls is None:
             raise ValueError(f"unknown result type {node['type']!r}")
-        return cls(**{k: _build(v) for k, v in node.items() if k != "type"})
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: _build(v) for k, v in node.items() if k in known})
     return node

@@ -3,7 +3,9 @@
 The store is a helper, never a gate: every call has a short timeout, and when the
 store does not answer the call is decided by this process's memory (and says so with
 `where="local"`), a warning is logged at most once a minute, and a background probe
-PINGs the store until it answers, after which it is used again."""
+PINGs the store until it answers, after which it is used again. One exception: a copy
+waiting on another's call (run_once) waits out that call's lock first, as the other copy
+may be calling the API through the stall."""
 
 from __future__ import annotations
 
@@ -183,16 +185,19 @@ class StoreState:
                 self._up = True
                 log.info("state store %s answers again: sharing state", self._label)
 
-    async def _shared(self, call: Callable[[], Awaitable[T]]) -> Answer[T] | None:
-        """The store's answer to `call`, or None when it is down or fails now."""
-        if not self._up:
+    async def _shared(
+        self, call: Callable[[], Awaitable[T]], *, always: bool = False
+    ) -> Answer[T] | None:
+        """The store's answer to `call`, or None when it is down or fails now. `always`
+        tries a store thought down (a holder's lock there outlives a stall)."""
+        if not (self._up or always):
             return None
         # A burst's calls queue here, over a few connections, instead of each opening
         # its own (a connection costs more than a call: 100 stops at once took ~0.3 s
         # of the loop that way, ~0.05 s queued). The wait is not the store's fault, so
         # it is outside the timeout; the store may have failed meanwhile.
         async with self._calls:
-            if not self._up:
+            if not (self._up or always):
                 return None
             try:
                 async with asyncio.timeout(self._timeout):
@@ -322,7 +327,7 @@ class StoreState:
             mine, token = int(got.value[0]) == 1, str(got.value[1])
             if mine:
                 return await self._hold(key, token, work, encode)
-            payload = await self._wait(key, token)
+            payload = await self._wait(key, token, lock_ttl)
             if payload is _Gone.DOWN:
                 break
             if isinstance(payload, str):
@@ -341,13 +346,16 @@ class StoreState:
             payload = encode(value)
         except BaseException:
             # Let waiters take over now rather than at the lock's expiry.
-            await self._shared(lambda: self._release(keys=[lock], args=[token, channel]))
+            await self._shared(
+                lambda: self._release(keys=[lock], args=[token, channel]), always=True
+            )
             raise
         result = self._key("result", key, token)
         got = await self._shared(
             lambda: self._finish(
                 keys=[lock, result], args=[token, payload, _ms(RESULT_SECONDS), channel]
-            )
+            ),
+            always=True,
         )
         if got is None:
             # The lock stays until it expires: waiters elsewhere then run the work.
@@ -356,28 +364,36 @@ class StoreState:
             log.warning("the call for %s outlived its lock: its value was not shared", key)
         return Flight(value, False, "shared")
 
-    async def _wait(self, key: str, token: str) -> str | _Gone:
-        """The value published under `token`, or why there will be none."""
+    async def _wait(self, key: str, token: str, lock_ttl: float) -> str | _Gone:
+        """The value published under `token`, or why there will be none. The holder may
+        be calling the API through a store stall: store errors end the wait only once its
+        lock has run out (by the last PTTL read, or `lock_ttl` from now)."""
         lock, channel = self._key("lock", key), self._key("done", key)
         result = self._key("result", key, token)
-        pubsub = self._redis.pubsub()
-        try:
-            async with asyncio.timeout(self._timeout):
-                await pubsub.subscribe(channel)
-            while True:
-                # Read after subscribing, so a value published in between is not missed.
+        loop = asyncio.get_running_loop()
+        expires = loop.time() + lock_ttl
+        while True:
+            pubsub = self._redis.pubsub()
+            try:
                 async with asyncio.timeout(self._timeout):
-                    payload, holder, pttl = await self._peek(keys=[result, lock])
-                if payload is not None:
-                    return str(payload)
-                if holder != token:
-                    return _Gone.MOVED_ON
-                wait = min(max(int(pttl), 1) / 1000, MAX_POLL_SECONDS)
-                async with asyncio.timeout(wait + self._timeout):
-                    await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
-        except STORE_ERRORS as error:
-            self._failed(error)
-            return _Gone.DOWN
-        finally:
-            with contextlib.suppress(*STORE_ERRORS):
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                    await pubsub.subscribe(channel)
+                while True:
+                    # Read after subscribing, so a value published in between is not missed.
+                    async with asyncio.timeout(self._timeout):
+                        payload, holder, pttl = await self._peek(keys=[result, lock])
+                    if payload is not None:
+                        return str(payload)
+                    if holder != token:
+                        return _Gone.MOVED_ON
+                    expires = loop.time() + int(pttl) / 1000
+                    wait = min(max(int(pttl), 1) / 1000, MAX_POLL_SECONDS)
+                    async with asyncio.timeout(wait + self._timeout):
+                        await pubsub.get_message(ignore_subscribe_messages=True, timeout=wait)
+            except STORE_ERRORS as error:
+                self._failed(error)
+            finally:
+                with contextlib.suppress(*STORE_ERRORS):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            if loop.time() >= expires:
+                return _Gone.DOWN
+            await asyncio.sleep(min(MAX_POLL_SECONDS, expires - loop.time()))
