@@ -10,6 +10,16 @@ from tests.conftest import ALLOWED, CF_TOKEN, MEETING, STOP_PATH, STRANGER, Runn
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare
 
+LATER = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
+
+
+async def assert_no_stop_was_started(bot: RunningBot, cloudflare: FakeCloudflare) -> None:
+    """A stop started in the background lands after the ack or the reply: stop another
+    meeting and wait for its outcome, then its call must be the only one."""
+    await bot.command(LATER, response="later")
+    await bot.slack.wait_responses(2, "later")
+    assert [c.path for c in cloudflare.stop_calls] == [STOP_PATH.replace(MEETING, LATER)]
+
 
 async def test_allowed_user_stops_the_stream_and_the_channel_is_told(
     bot: RunningBot, cloudflare: FakeCloudflare
@@ -48,7 +58,8 @@ async def test_help_shows_usage_to_the_caller_only(
     assert status == 200
     assert "Usage" in body
     assert "in_channel" not in body
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
+    assert bot.slack.responses("cmd") == []
 
 
 @pytest.mark.parametrize(
@@ -74,7 +85,7 @@ async def test_anything_but_one_uuid_is_refused_privately_without_an_api_call(
     assert reply["response_type"] == "ephemeral"
     assert expected in reply["text"]
     assert "Usage" in reply["text"]
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
 
 
 async def test_stranger_is_denied_privately_without_calling_the_api(
@@ -84,7 +95,7 @@ async def test_stranger_is_denied_privately_without_calling_the_api(
     [reply] = await bot.slack.wait_responses(1, "cmd")
     assert reply["response_type"] == "ephemeral"
     assert "not allowed" in reply["text"]
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
 
 
 async def test_forged_signature_is_rejected_with_401_and_no_api_call(
