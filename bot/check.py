@@ -54,9 +54,7 @@ async def run_checks(env: Mapping[str, str], mode: Mode) -> list[Result]:
     try:
         settings = load_settings(env, mode)
     except ConfigError as error:
-        return [
-            Result(False, "configuration is valid", "; ".join(error.problems)),
-        ]
+        return [Result(False, "configuration is valid", "\n".join(error.problems))]
     groups = len(settings.allowed_usergroup_ids)
     results = [
         Result(
@@ -237,8 +235,8 @@ def report(results: list[Result], secrets: list[str], out: TextIO = sys.stdout) 
     print("stop-livestream-bot check", file=out)
     for result in results:
         print(f"  {'PASS' if result.ok else 'FAIL'}  {scrub(result.what)}", file=out)
-        if result.fix:
-            print(f"        fix: {scrub(result.fix)}", file=out)
+        for fix in result.fix.splitlines():  # one problem a line
+            print(f"        fix: {scrub(fix)}", file=out)
     failed = sum(not r.ok for r in results)
     print(
         f"{failed} of {len(results)} checks failed." if failed else "All checks passed.",

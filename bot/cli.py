@@ -18,6 +18,7 @@ from bot.config import (
     Mode,
     Settings,
     default_mode,
+    is_placeholder,
     load_settings,
     read_environment,
 )
@@ -122,7 +123,9 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     """Every secret value in the configuration, for output to be scrubbed of; for
     STATE_URL its password too, as written and decoded, since a client may log it
     apart from the URL."""
+    # .env.example's placeholders (xapp-...) are hints about a secret's shape, not secrets.
     values = [env[name].strip() for name in SECRET_VARIABLES if env.get(name, "").strip()]
+    values = [value for value in values if not is_placeholder(value)]
     state_url = env.get("STATE_URL", "").strip()
     if state_url:
         try:

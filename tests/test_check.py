@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from dotenv import dotenv_values
 
-from tests.conftest import ACCOUNT, APP_ID, SECRETS, free_port, process_env
+from bot.config import ConfigError, load_settings
+from tests.conftest import ACCOUNT, APP_ID, ROOT, SECRETS, free_port, process_env
 from tests.fakes.servers import (
     FakeCloudflare,
     FakeSlack,
@@ -175,3 +177,18 @@ async def test_invalid_configuration_is_a_failed_check(tmp_path: Path) -> None:
     assert code == 1
     assert "FAIL  configuration is valid" in out and "CLOUDFLARE_API_TOKEN is not set" in out
     assert "hunter2" not in out
+
+
+async def test_a_fresh_copy_of_the_example_env_lists_one_problem_a_line_with_its_hints(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / ".env").write_text((ROOT / ".env.example").read_text())
+    with pytest.raises(ConfigError) as plain:
+        load_settings({k: v or "" for k, v in dotenv_values(tmp_path / ".env").items()}, "http")
+    code, out = await check({}, tmp_path)
+    assert code == 1
+    fixes = [line.strip() for line in out.splitlines() if line.strip().startswith("fix:")]
+    assert fixes == [f"fix: {problem}" for problem in plain.value.problems], out
+    assert all(";" not in line and len(line) < 200 for line in fixes), out
+    assert "put an app-level token (xapp-...) there" in out
+    assert "[redacted]" not in out

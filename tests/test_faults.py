@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import aiohttp
@@ -187,12 +188,19 @@ async def test_response_url_404_is_not_retried_and_is_audited(
 async def test_chat_post_message_rate_limit_honours_retry_after(
     bot: RunningBot, slack: FakeSlack
 ) -> None:
+    arrived: list[float] = []
+
     async def limited(_: web.Request) -> web.StreamResponse:
+        arrived.append(time.monotonic())
         return web.json_response(
             {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": "1"}
         )
 
-    slack.answer_api("chat.postMessage", limited)
+    async def posted(_: web.Request) -> web.StreamResponse:
+        arrived.append(time.monotonic())
+        return web.json_response({"ok": True, "channel": "C0WF", "ts": "1.000001"})
+
+    slack.answer_api("chat.postMessage", limited, posted)
     await bot.step(
         {
             "meeting_id": MEETING,
@@ -202,6 +210,7 @@ async def test_chat_post_message_rate_limit_honours_retry_after(
     )
     await slack.wait_calls("chat.postMessage", 2)
     await slack.wait_calls("functions.completeSuccess")
+    assert arrived[1] - arrived[0] >= 1.0  # the retry waited the Retry-After
 
 
 async def test_unexpected_exception_gives_a_reference_and_the_bot_stays_up(

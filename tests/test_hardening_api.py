@@ -26,6 +26,7 @@ from tests.fakes.servers import (
     cf_reset_mid_body,
     cf_success,
 )
+from tests.test_slash_command import assert_inert
 
 NOT_LIVE = cf_dyte_error(404, "No active livestream found for this meeting")
 
@@ -207,6 +208,7 @@ async def test_a_stop_cut_off_by_the_shutdown_grace_is_audited_and_told(
         await asyncio.wait_for(serving, 5)
     replies = slack.responses("cmd")
     assert "restarted before Cloudflare answered" in replies[-1]["text"]
+    assert_inert(replies)
     line = stop_audit(logs)
     assert (line["decision"], line["outcome"]) == ("allowed", "interrupted")
     assert line["meeting_id"] == MEETING

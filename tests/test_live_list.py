@@ -212,7 +212,7 @@ async def test_a_short_429_is_waited_out_and_a_long_one_explained(
 
 async def test_help_lists_every_form(rk_bot: RunningBot, rk: StandInRealtimeKit) -> None:
     _, body = await rk_bot.command("help")
-    for form in ("list", "status <meeting-id>", "all", "<meeting-id>", "help"):
+    for form in ("list", "status &lt;meeting-id&gt;", "all", "&lt;meeting-id&gt;", "help"):
         assert f"/stop-livestream {form}`" in body, form
     assert rk.recorder.received == []
 

@@ -2,13 +2,45 @@
 
 from __future__ import annotations
 
+import json
+import re
 import time
+from typing import Any
 
 import pytest
 
 from tests.conftest import ALLOWED, CF_TOKEN, MEETING, STOP_PATH, STRANGER, RunningBot
 from tests.fakes import payloads
 from tests.fakes.servers import FakeCloudflare
+
+LATER = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
+# Slack's own markup: mentions, channels, broadcasts, dates and links. Any other text
+# between < and > is read as a link or a mention, so it must reach Slack escaped.
+SLACK_MARKUP = re.compile(
+    r"<(?:[@#][A-Z0-9]+|!(?:here|channel|everyone|subteam\^|date\^)[^<>]*|(?:https?|mailto):[^<>]+)>"
+)
+
+
+def assert_inert(sent: Any) -> None:
+    """No mrkdwn text (nor fallback text) in `sent` has a raw <, > or & outside Slack's
+    own markup."""
+    if isinstance(sent, list):
+        for item in sent:
+            assert_inert(item)
+    elif isinstance(sent, dict):
+        text = sent.get("text")
+        if isinstance(text, str) and sent.get("type") != "plain_text":
+            assert not re.search(r"[<>]|&(?!amp;|lt;|gt;)", SLACK_MARKUP.sub("", text)), text
+        for value in sent.values():
+            assert_inert(value)
+
+
+async def assert_no_stop_was_started(bot: RunningBot, cloudflare: FakeCloudflare) -> None:
+    """A stop started in the background lands after the ack or the reply: stop another
+    meeting and wait for its outcome, then its call must be the only one."""
+    await bot.command(LATER, response="later")
+    await bot.slack.wait_responses(2, "later")
+    assert [c.path for c in cloudflare.stop_calls] == [STOP_PATH.replace(MEETING, LATER)]
 
 
 async def test_allowed_user_stops_the_stream_and_the_channel_is_told(
@@ -48,7 +80,8 @@ async def test_help_shows_usage_to_the_caller_only(
     assert status == 200
     assert "Usage" in body
     assert "in_channel" not in body
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
+    assert bot.slack.responses("cmd") == []
 
 
 @pytest.mark.parametrize(
@@ -74,7 +107,7 @@ async def test_anything_but_one_uuid_is_refused_privately_without_an_api_call(
     assert reply["response_type"] == "ephemeral"
     assert expected in reply["text"]
     assert "Usage" in reply["text"]
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
 
 
 async def test_stranger_is_denied_privately_without_calling_the_api(
@@ -84,7 +117,7 @@ async def test_stranger_is_denied_privately_without_calling_the_api(
     [reply] = await bot.slack.wait_responses(1, "cmd")
     assert reply["response_type"] == "ephemeral"
     assert "not allowed" in reply["text"]
-    assert cloudflare.stop_calls == []
+    await assert_no_stop_was_started(bot, cloudflare)
 
 
 async def test_forged_signature_is_rejected_with_401_and_no_api_call(
@@ -102,3 +135,18 @@ async def test_forged_signature_is_rejected_with_401_and_no_api_call(
     assert status == 401
     assert cloudflare.stop_calls == []
     assert bot.slack.responses() == []
+
+
+async def test_no_text_the_help_and_usage_paths_send_has_raw_markup(bot: RunningBot) -> None:
+    _, body = await bot.command("help")
+    runs = [
+        ("list", ALLOWED, 1),
+        ("not-a-uuid <!channel> & <https://x.test|x>", ALLOWED, 1),
+        ("status nope", ALLOWED, 1),
+        (MEETING, ALLOWED, 2),
+        (MEETING, STRANGER, 1),
+    ]
+    for n, (text, user_id, replies) in enumerate(runs):
+        await bot.command(text, user_id, response=str(n))
+        await bot.slack.wait_responses(replies, str(n))
+    assert_inert([json.loads(body), *(r.data for r in bot.slack.recorder.received)])

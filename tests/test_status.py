@@ -179,7 +179,8 @@ async def test_a_stranger_cannot_press_the_card_button(
 async def test_help_lists_both_forms(bot: RunningBot) -> None:
     _, body = await bot.command("help")
     assert (
-        "/stop-livestream <meeting-id>" in body and "/stop-livestream status <meeting-id>" in body
+        "/stop-livestream &lt;meeting-id&gt;" in body
+        and "/stop-livestream status &lt;meeting-id&gt;" in body
     )
 
 

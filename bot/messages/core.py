@@ -35,14 +35,15 @@ CONFIRM_NAME_LIMIT = 80  # the same inside a confirm dialog (CONFIRM_TEXT_LIMIT 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
 EXAMPLE_ID = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+_MEETING_ID_ARG = "&lt;meeting-id&gt;"  # escaped: raw, Slack would read <...> as a link
 
 USAGE = (
     "*Usage:*\n"
     f"• `{COMMAND}` or `{COMMAND} list` shows you what is live, newest first, each with "
     "a Stop button.\n"
-    f"• `{COMMAND} <meeting-id>` stops the active livestream of that meeting "
+    f"• `{COMMAND} {_MEETING_ID_ARG}` stops the active livestream of that meeting "
     "and tells the channel.\n"
-    f"• `{COMMAND} status <meeting-id>` shows, to you only, whether the meeting is live, "
+    f"• `{COMMAND} status {_MEETING_ID_ARG}` shows, to you only, whether the meeting is live, "
     "with a button to stop it.\n"
     f"• `{COMMAND} all` stops every live livestream at once, after a private confirmation "
     "(only for people on the stop-all list).\n"
@@ -320,7 +321,7 @@ def interrupted() -> Reply:
     """For work cut off by a shutdown: what is (not) known, and what to do."""
     return text_reply(
         ":warning: The bot restarted before Cloudflare answered, so it is not known whether "
-        f"the livestream stopped. Check it with `{COMMAND} status <meeting-id>`."
+        f"the livestream stopped. Check it with `{COMMAND} status {_MEETING_ID_ARG}`."
     )
 
 
