@@ -106,6 +106,17 @@ async def test_a_lost_answer_whose_check_fails_too_says_what_is_known(
     assert stop_audit(logs)["outcome"] == "unconfirmed"
 
 
+async def test_a_lost_answer_checked_against_a_meeting_not_found_is_not_called_stopped(
+    bot: RunningBot, cloudflare: FakeCloudflare, logs: LogWatch
+) -> None:
+    cloudflare.then(cf_raw(504, b""), cf_dyte_error(404, "Meeting not found"))
+    await bot.command(MEETING)
+    text = (await outcome_of(bot))["text"]
+    assert "no longer live" not in text and "may or may not have stopped" in text
+    assert calls(cloudflare) == ["POST", "GET"]
+    assert stop_audit(logs)["outcome"] == "unconfirmed"
+
+
 async def test_a_429_is_retried_blindly_after_retry_after(
     bot: RunningBot, cloudflare: FakeCloudflare
 ) -> None:

@@ -65,7 +65,7 @@ def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) 
             updated_at=text("updated_at"),
         )
     refused = failure(status, headers, document)
-    if status == 404 and isinstance(refused, ApiError):
+    if status == 404 and isinstance(refused, ApiError) and _NOT_LIVE.search(refused.message):
         return NoActiveLivestream(refused.message)
     return refused
 
