@@ -21,6 +21,7 @@ from bot.realtimekit import (
     Livestream,
     MeetingId,
     NoActiveLivestream,
+    NotSent,
     RateLimited,
     RealtimeKitClient,
     StatusResult,
@@ -102,7 +103,8 @@ class Denied:
 
 @dataclass(frozen=True)
 class Attempted:
-    """The API was asked to stop `meeting_id`; `result` says what it answered."""
+    """The stop of `meeting_id` was attempted; `result` says what the API answered (or
+    NotSent: the bot shut down before its turn came)."""
 
     request_id: str
     user_id: str
@@ -158,7 +160,7 @@ def api_status(result: StopResult) -> int | None:
             return status
         case RateLimited():
             return 429
-        case TimedOut() | Unreachable() | Unconfirmed():
+        case TimedOut() | Unreachable() | Unconfirmed() | NotSent():
             return None
 
 
@@ -181,6 +183,8 @@ def outcome_name(result: StopResult) -> str:
             return "unexpected_response"
         case Unconfirmed():
             return "unconfirmed"
+        case NotSent():
+            return "not_sent"
 
 
 class AttemptAudit:

@@ -10,6 +10,7 @@ from bot.realtimekit.results import (
     ApiError,
     Livestream,
     NoActiveLivestream,
+    NotSent,
     RateLimited,
     Stopped,
     StopResult,
@@ -31,6 +32,7 @@ _TYPES: dict[str, type[Any]] = {
         Unconfirmed,
         Livestream,
         NoActiveLivestream,
+        NotSent,
     )
 }
 
@@ -43,7 +45,10 @@ def encode_result(result: StopResult) -> str:
 def decode_result(text: str) -> StopResult:
     """The result encode_result wrote; ValueError for anything else."""
     result = _build(json.loads(text))
-    kinds = (Stopped, ApiError, RateLimited, TimedOut, Unreachable, UnexpectedResponse, Unconfirmed)
+    kinds = (
+        Stopped, ApiError, RateLimited, TimedOut, Unreachable, UnexpectedResponse, Unconfirmed,
+        NotSent,
+    )  # fmt: skip
     if not isinstance(result, kinds):
         raise ValueError("not a stop result")
     return result
