@@ -16,6 +16,7 @@ from bot import server
 from bot.config import load_settings
 from bot.realtimekit import client as client_module
 from bot.realtimekit import pacing
+from bot.state import open_state
 from tests.conftest import LogWatch, RunningBot, StartBot
 from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
@@ -120,3 +121,19 @@ async def test_a_long_429_pauses_every_copy_until_its_retry_after(
     told = (await outcome_of(second, "second"))["text"]
     assert "rate limited" in told
     assert len(cloudflare.recorder.received) == calls  # the API was not asked again
+
+
+async def test_while_the_store_is_down_each_copy_paces_its_own_calls(
+    valkey: ValkeyServer,
+) -> None:
+    state = await open_state(valkey.url, prefix="test:", call_timeout=0.3, probe_every=0.05)
+    try:
+        assert await state.take_call(1, 60) == (None, "shared")
+        wait, where = await state.take_call(1, 60)
+        assert wait is not None and 59 < wait <= 60 and where == "shared"
+        await valkey.kill()
+        assert await state.take_call(1, 60) == (None, "local")
+        wait, where = await state.take_call(1, 60)
+        assert wait is not None and 59 < wait <= 60 and where == "local"
+    finally:
+        await state.aclose()
