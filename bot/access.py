@@ -102,21 +102,23 @@ class Access:
 
 @dataclass
 class RateLimit:
-    """At most `per_minute` stops per person in any 60 s; 0 turns it off."""
+    """At most `per_minute` actions per key in any `window` s (stops per person in a
+    minute, or API requests in RealtimeKit's window); 0 turns it off."""
 
     per_minute: int
     clock: Callable[[], float] = time.monotonic
+    window: float = 60.0
     _seen: dict[str, deque[float]] = field(default_factory=dict)
 
     def take(self, user_id: str) -> float | None:
-        """Count one stop for `user_id`; None if allowed, else seconds until allowed."""
+        """Count one action for `user_id`; None if allowed, else seconds until allowed."""
         if self.per_minute <= 0:
             return None
         now = self.clock()
         times = self._seen.setdefault(user_id, deque())
-        while times and times[0] <= now - 60:
+        while times and times[0] <= now - self.window:
             times.popleft()
         if len(times) >= self.per_minute:
-            return max(0.0, times[0] + 60 - now)
+            return max(0.0, times[0] + self.window - now)
         times.append(now)
         return None

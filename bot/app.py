@@ -218,7 +218,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         lock_ttl=settings.stop_lock_seconds or STOP_LOCK_SECONDS,
     )
     outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
-    background = Background()
+    background = Background(realtimekit.stop_sending)
     finder = FindService(realtimekit, service)
     stop_all = StopAllService(
         service,
@@ -234,11 +234,11 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
 async def running_bot(settings: Settings) -> AsyncIterator[Bot]:
     """The bot with its clients open and its Slack token checked; all closed on the
     way out. Raises ConfigError when Slack rejects the bot token."""
-    client = RealtimeKitClient.from_settings(settings)
     url = settings.state_url.get() if settings.state_url is not None else None
     # One namespace per RealtimeKit app: copies for the same app share it.
     prefix = f"stop-livestream-bot:{settings.cloudflare_account_id}:{settings.realtimekit_app_id}:"
     state = await open_state(url, prefix=prefix)
+    client = RealtimeKitClient.from_settings(settings, state=state)  # one API budget
     bot = create_bot(settings, client, state)
     retrying: asyncio.Task[None] | None = None
     try:

@@ -22,6 +22,7 @@ from bot.realtimekit import (
     Livestream,
     MeetingId,
     NoActiveLivestream,
+    NotSent,
     RateLimited,
     RealtimeKitClient,
     StatusResult,
@@ -105,7 +106,8 @@ class Denied:
 
 @dataclass(frozen=True)
 class Attempted:
-    """The API was asked to stop `meeting_id`; `result` says what it answered."""
+    """The stop of `meeting_id` was attempted; `result` says what the API answered (or
+    NotSent: the bot shut down before its turn came)."""
 
     request_id: str
     user_id: str
@@ -175,7 +177,7 @@ def api_status(result: StopResult) -> int | None:
             return 429
         case NoActiveLivestream():
             return 404
-        case TimedOut() | Unreachable() | Unconfirmed():
+        case TimedOut() | Unreachable() | Unconfirmed() | NotSent():
             return None
 
 
@@ -200,6 +202,8 @@ def outcome_name(result: StopResult) -> str:
             return "unexpected_response"
         case Unconfirmed():
             return "unconfirmed"
+        case NotSent():
+            return "not_sent"
 
 
 class AttemptAudit:

@@ -6,7 +6,7 @@
 A press reads the live list again (the one shown is not trusted) and stops every
 stream through StopService.stop_shared, so a meeting someone is already stopping
 shares that call. At most `max_concurrency` stops run at once (the client's own
-semaphore bounds every call as well), the client's Pacer keeps all calls within
+semaphore bounds every call as well), the client keeps all calls within
 RealtimeKit's limit, and a stop answered 429 waits the Retry-After and is tried again.
 One batch per app runs at a time across copies (state.begin_batch); a press during
 one is told so and gets its summary. Like stopping.py, it knows nothing of Bolt.
@@ -371,11 +371,8 @@ class StopAllService:
         total: int,
     ) -> None:
         """One of the batch's workers: stop meetings from `queue` until it is empty."""
-        pacer = self._client.pacer
         while queue:
             stream = queue.popleft()
-            # Wait for the pacer here, outside the stop's own time budget.
-            await pacer.ready()
             attempt = AttemptAudit("stop", _stop_request(request, stream.meeting_id), batch_id)
             try:
                 flight = await self._service.stop_shared(stream.meeting_id)

@@ -89,7 +89,7 @@ async def test_no_secret_in_logs_slack_messages_or_audit_file(
     assert (
         await send(bot.url, json.dumps(payloads.function_executed(step)), "application/json") == 200
     )
-    await slack.wait_calls("functions.completeSuccess")
+    await slack.wait_calls("functions.completeError")  # the 429 above paused every call
     await command(MEETING, ALLOWED, "rate-limited", 1)
     texts = {
         name: slack.responses(name)[-1]["text"]

@@ -21,9 +21,11 @@ INTERRUPTED_REPLY_SECONDS = 2.0
 
 
 class Background:
-    """The work in flight after Slack got its ack."""
+    """The work in flight after Slack got its ack. `stop_sending` is called when the
+    drain begins: work not yet sent to the API then ends at once (and says so)."""
 
-    def __init__(self) -> None:
+    def __init__(self, stop_sending: Callable[[], None] = lambda: None) -> None:
+        self._stop_sending = stop_sending
         self._tasks: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
@@ -69,6 +71,7 @@ class Background:
         """Wait up to `within` s (or until `hurry` is set) for work in flight; then cancel
         what is left, which still audits and, unless hurried, replies. True if all of it
         finished in time."""
+        self._stop_sending()
         waits = [asyncio.ensure_future(self._idle.wait())]
         if hurry is not None:
             waits.append(asyncio.ensure_future(hurry.wait()))

@@ -11,6 +11,7 @@ from bot.realtimekit import (
     ApiError,
     Lost,
     NoActiveLivestream,
+    NotSent,
     RateLimited,
     StopFailure,
     Stopped,
@@ -145,6 +146,8 @@ def describe_failure(failure: StopFailure) -> str:
             return f"unexpected response from the API (HTTP {status}, body over 1 MB)"
         case UnexpectedResponse(status=status):
             return f"unexpected response from the API (HTTP {status})"
+        case NotSent():
+            return "not sent, as the bot is restarting, so nothing was changed: try again"
         case Unconfirmed(lost=lost, check=check):
             return (
                 f"Cloudflare's answer was lost ({describe_lost(lost)}) and checking the "

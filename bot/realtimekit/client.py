@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Coroutine
+from contextvars import ContextVar
 from typing import Any, Literal, TypeVar
 
 import anyio
@@ -18,7 +19,7 @@ import httpx
 
 from bot import metrics
 from bot.config import Secret, Settings
-from bot.realtimekit.pacing import Pacer
+from bot.realtimekit import pacing
 from bot.realtimekit.parsing import (
     Page,
     parse_livestream_page,
@@ -36,6 +37,8 @@ from bot.realtimekit.results import (
     MeetingId,
     MeetingResult,
     NoActiveLivestream,
+    NotSent,
+    RateLimited,
     ReadFailure,
     StatusResult,
     StopFailure,
@@ -47,11 +50,13 @@ from bot.realtimekit.results import (
     Unreachable,
 )
 from bot.realtimekit.transport import Answer, SplitPools, connect_reason
+from bot.state import MemoryState, State
 
 # Every public call (a stop, a status read, the list, a meeting read), retries and the
-# checks after a lost answer included, ends within this many seconds: less than the
-# shutdown grace (server.SHUTDOWN_GRACE_SECONDS), so a stop under way when
-# the bot is told to stop still gets its answer and its audit line.
+# checks after a lost answer included, ends within this many seconds of its first
+# request going out: less than the shutdown grace (server.SHUTDOWN_GRACE_SECONDS), so a
+# stop under way when the bot is told to stop still gets its answer and its audit line.
+# Waiting for a turn before that (a connection slot, the API's budget) is queueing.
 CALL_BUDGET_SECONDS = 20.0
 # Pages of the livestream list: enough for any real app, bounded against a loop.
 LIST_PAGE_SIZE = 100
@@ -62,6 +67,8 @@ _LOST_STATUSES = frozenset({502, 503, 504})
 
 
 R = TypeVar("R")
+# The budget of the public call under way in this task (see RealtimeKitClient._bounded).
+_BUDGET: ContextVar[asyncio.Timeout | None] = ContextVar("budget", default=None)
 
 
 class RealtimeKitClient:
@@ -79,9 +86,10 @@ class RealtimeKitClient:
         max_attempts: int = 3,
         backoff: float = 0.5,
         max_retry_after: float = 5.0,
-        budget: float = CALL_BUDGET_SECONDS,
+        budget: float | None = None,
         requests_per_window: int | None = None,
         window_seconds: float | None = None,
+        state: State | None = None,
     ) -> None:
         self._account = f"/accounts/{account_id}"
         self._app = f"{self._account}/realtime/kit/{app_id}"
@@ -90,13 +98,19 @@ class RealtimeKitClient:
         self._max_attempts = max_attempts
         self._backoff = backoff
         self._max_retry_after = max_retry_after
-        self._budget = budget
+        self._budget = CALL_BUDGET_SECONDS if budget is None else budget
         # Bounds calls in flight (Cloudflare's per-client limits), and keeps bursts out
         # of httpcore's queue.
         self._limit = asyncio.Semaphore(max_concurrency)
         self._pools = SplitPools(base_url, timeout, max_concurrency)
-        # Every request counts against RealtimeKit's limit (pacing.py).
-        self.pacer = Pacer(requests_per_window, window_seconds)
+        # Every request counts against RealtimeKit's limit (pacing.py), in every copy
+        # that shares `state`.
+        self._state: State = state or MemoryState()
+        self._per_window = requests_per_window or pacing.REQUESTS_PER_WINDOW
+        self._window = window_seconds or pacing.WINDOW_SECONDS
+        # Requests waiting for their turn: told NotSent when this copy stops sending.
+        self._queued: set[asyncio.Timeout] = set()
+        self._sending = True
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> RealtimeKitClient:
@@ -122,6 +136,13 @@ class RealtimeKitClient:
         with contextlib.suppress(OSError, TimeoutError):  # the first stop will say what failed
             await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
+    def stop_sending(self) -> None:
+        """Send nothing more (the bot is shutting down): requests waiting for their turn,
+        and any made from now on, end as NotSent; those already sent go on."""
+        self._sending = False
+        for queued in self._queued:
+            queued.reschedule(0)
+
     async def aclose(self) -> None:
         """Close pooled connections."""
         await self._pools.aclose()
@@ -131,10 +152,15 @@ class RealtimeKitClient:
         return await self._bounded(self._stop(meeting_id))
 
     async def _bounded(self, call: Coroutine[Any, Any, R]) -> R | TimedOut:
-        """`call`'s result, or TimedOut when it takes longer than the budget."""
+        """`call`'s result, or TimedOut when it ends more than the budget after its
+        first request went out (`_attempt` starts the clock)."""
         try:
-            async with asyncio.timeout(self._budget):
-                return await call
+            async with asyncio.timeout(None) as budget:
+                token = _BUDGET.set(budget)
+                try:
+                    return await call
+                finally:
+                    _BUDGET.reset(token)
         except TimeoutError:
             return TimedOut(self._budget)
 
@@ -249,12 +275,12 @@ class RealtimeKitClient:
                     return UnexpectedResponse(last.status, too_large=True)
                 if last.status == 429:
                     retry_after = parse_retry_after(last.headers.get("retry-after"))
-                    if retry_after is not None and retry_after > self._max_retry_after:
-                        return last  # the caller decides whether to wait (a batch does)
-                    # Over the limit every call is refused: hold them all while this one
-                    # waits to retry, not just this one.
-                    self.pacer.pause(wait if retry_after is None else retry_after)
                     wait = wait if retry_after is None else retry_after
+                    # Over the limit every call is refused: hold them all, in every copy,
+                    # not just this one.
+                    await self._state.pause_calls(wait)
+                    if wait > self._max_retry_after:
+                        return last  # the caller decides whether to wait (a batch does)
                 elif not (idempotent and last.status in _LOST_STATUSES):
                     return last
             elif not (idempotent and _lost(last) is not None):
@@ -263,27 +289,52 @@ class RealtimeKitClient:
                 await asyncio.sleep(wait)
         return last
 
-    async def _attempt(self, method: str, path: str) -> Answer | TimedOut | Unreachable:
-        """One request, bounded as a whole by the timeout (not per socket read)."""
+    async def _attempt(self, method: str, path: str) -> Answer | ReadFailure:
+        """One request once it has its turn (a connection slot, then its place in the
+        API's budget: queueing, counted by no timeout), then bounded as a whole by the
+        timeout (not per socket read)."""
+        if not self._sending:
+            return NotSent()
+        queued = asyncio.timeout(None)  # stop_sending expires it
         try:
-            async with self._limit:
-                await self.pacer.acquire()  # outside the timeout: waiting is not the API's
-                async with asyncio.timeout(self._timeout):
-                    with (
-                        metrics.API_IN_FLIGHT.track_inprogress(),
-                        metrics.API_SECONDS.labels(method).time(),
-                    ):
-                        return await self._pools.send(method, path, self._token)
+            async with queued:
+                self._queued.add(queued)
+                async with self._limit:
+                    wait = await self._pace()
+                    self._queued.discard(queued)
+                    if wait is not None:
+                        return RateLimited(wait)
+                    budget = _BUDGET.get()
+                    if budget is not None and budget.when() is None:
+                        budget.reschedule(asyncio.get_running_loop().time() + self._budget)
+                    async with asyncio.timeout(self._timeout):
+                        with (
+                            metrics.API_IN_FLIGHT.track_inprogress(),
+                            metrics.API_SECONDS.labels(method).time(),
+                        ):
+                            return await self._pools.send(method, path, self._token)
         except httpx.ConnectTimeout:
             return Unreachable("connect_timeout")
         except httpx.ConnectError as error:
             return Unreachable(connect_reason(error))
         except (httpx.TimeoutException, TimeoutError):
-            return TimedOut(self._timeout)
+            return NotSent() if queued.expired() else TimedOut(self._timeout)
         except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
             return Unreachable("reset")
         except httpx.HTTPError:
             return Unreachable("network")
+        finally:
+            self._queued.discard(queued)
+
+    async def _pace(self) -> float | None:
+        """Take this request's place in the API's budget, waiting up to max_retry_after
+        for it; None once taken, else how long it would have to wait."""
+        while True:
+            wait, _ = await self._state.take_call(self._per_window, self._window)
+            if wait is None or wait > self._max_retry_after:
+                return wait
+            # The wait is for time to pass (the window to slide, a pause to end).
+            await asyncio.sleep(wait)
 
 
 def _lost(result: StopResult | StatusResult) -> Lost | None:

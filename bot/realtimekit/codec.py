@@ -10,6 +10,7 @@ from bot.realtimekit.results import (
     ApiError,
     Livestream,
     NoActiveLivestream,
+    NotSent,
     RateLimited,
     Stopped,
     StopResult,
@@ -31,6 +32,7 @@ _TYPES: dict[str, type[Any]] = {
         Unconfirmed,
         Livestream,
         NoActiveLivestream,
+        NotSent,
     )
 }
 

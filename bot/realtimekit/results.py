@@ -13,6 +13,8 @@ network or the API does.
         ├── TimedOut            no answer in time: the stream may have stopped anyway
         ├── Unreachable         no connection (refused, DNS, connect timeout, reset)
         ├── UnexpectedResponse  HTML, empty, non-JSON or oversized body
+        ├── NotSent             never sent: this copy began shutting down while the
+        │                       request waited for its turn; nothing was changed
         └── Unconfirmed         the stop's answer was lost and the status read that
                                 should have settled it failed too
 
@@ -77,7 +79,13 @@ class UnexpectedResponse:
     too_large: bool = False
 
 
-ReadFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse
+@dataclass(frozen=True)
+class NotSent:
+    """The request was never sent (the bot began shutting down while it waited for its
+    turn), so it changed nothing."""
+
+
+ReadFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse | NotSent
 """Why a call gave no usable answer."""
 
 Lost = TimedOut | Unreachable | UnexpectedResponse | ApiError

@@ -79,6 +79,17 @@ class State(Protocol):
         there already and not `replace`; value: the one that was there (None if none)."""
         ...
 
+    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+        """Count one API request against `limit` in any `window` s, for every copy;
+        value None if it may go now, else the seconds to wait (the window is full, or
+        calls are paused), and then nothing is counted."""
+        ...
+
+    async def pause_calls(self, seconds: float) -> Where:
+        """Let no copy send an API request for `seconds` (a 429's Retry-After); a
+        longer pause already set stays."""
+        ...
+
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the one batch slot for `ttl` seconds; value None if ours, else the id
         of the batch already running."""

@@ -38,6 +38,8 @@ class MemoryState:
         self._seen: TTLCache[str, bool] = TTLCache(DEDUP_MAXSIZE, dedup_ttl, timer=clock)
         self._flights: SingleFlight[str, Flight[Any]] = SingleFlight()
         self._rate = RateLimit(0, clock)
+        self._calls = RateLimit(0, clock)  # API requests: one window for the process
+        self._paused_until = 0.0
         self._batch: tuple[str, float] | None = None
         # Each summary carries its own expiry; the cache's ttl is only an upper bound.
         self._summaries: TTLCache[str, tuple[str, float]] = TTLCache(
@@ -106,6 +108,23 @@ class MemoryState:
         if before is None or replace:
             self._kept[key] = (value, now + ttl)
         return before
+
+    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+        """One sliding window of API requests for this process, closed while paused."""
+        return Answer(self.take_call_now(limit, window), "local")
+
+    def take_call_now(self, limit: int, window: float) -> float | None:
+        """`take_call` without the await."""
+        paused = self._paused_until - self._clock()
+        if paused > 0:
+            return paused
+        self._calls.per_minute, self._calls.window = limit, window
+        return self._calls.take("api")
+
+    async def pause_calls(self, seconds: float) -> Where:
+        """No API request from this process for `seconds`."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+        return "local"
 
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the batch slot unless another batch holds it and has not expired."""

@@ -45,10 +45,15 @@ redis.call('PUBLISH', ARGV[2], ARGV[1])
 return 1
 """
 
-# KEYS: the person's sorted set of action times. ARGV: limit, window_ms, unique member.
-# A sliding window on the server's clock (copies' clocks may disagree): -1 if allowed
-# (and counted), else milliseconds until the oldest action leaves the window.
+# KEYS: the person's sorted set of action times (or the API's), and optionally a pause
+# key. ARGV: limit, window_ms, unique member. A sliding window on the server's clock
+# (copies' clocks may disagree): -1 if allowed (and counted), else milliseconds until
+# the oldest action leaves the window, or until the pause ends.
 TAKE = """
+if KEYS[2] then
+  local paused = redis.call('PTTL', KEYS[2])
+  if paused > 0 then return paused end
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[2])
@@ -60,6 +65,14 @@ end
 redis.call('ZADD', KEYS[1], now, ARGV[3])
 redis.call('PEXPIRE', KEYS[1], window)
 return -1
+"""
+
+# KEYS: the pause key. ARGV: ttl_ms. Pause for ttl_ms unless a longer pause is set.
+PAUSE = """
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[1])
+end
+return 0
 """
 
 # KEYS: the batch slot. ARGV: batch id, ttl_ms. false if ours now, else the holder's id.

@@ -124,6 +124,7 @@ class StoreState:
         self._finish = script(scripts.FINISH)
         self._release = script(scripts.RELEASE)
         self._take = script(scripts.TAKE)
+        self._pause = script(scripts.PAUSE)
         self._begin_batch = script(scripts.BEGIN_BATCH)
         self._end_batch = script(scripts.END_BATCH)
 
@@ -249,6 +250,25 @@ class StoreState:
         if got is None:
             return Answer(here, "local")
         return Answer(None if got.value is None else str(got.value), "shared")
+
+    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+        """One sliding window of API requests for every copy, and the pause that closes
+        it; this process's own while the store is down."""
+        keys = [self._key("api"), self._key("api-paused")]
+        got = await self._shared(
+            lambda: self._take(keys=keys, args=[limit, _ms(window), uuid.uuid4().hex])
+        )
+        if got is None:
+            return Answer(self._memory.take_call_now(limit, window), "local")
+        wait_ms = int(got.value)
+        return Answer(None if wait_ms < 0 else wait_ms / 1000, "shared")
+
+    async def pause_calls(self, seconds: float) -> Where:
+        """Pause every copy's API requests (and this one's, should the store fail)."""
+        await self._memory.pause_calls(seconds)
+        key = self._key("api-paused")
+        got = await self._shared(lambda: self._pause(keys=[key], args=[_ms(seconds)]))
+        return "local" if got is None else "shared"
 
     async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
         """Claim the app's one batch slot for `ttl` seconds."""

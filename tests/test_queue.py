@@ -1,0 +1,139 @@
+"""Waiting for a turn is queueing, not a call: a queued stop keeps its place past the call
+budget, and one never sent is told so at shutdown. Every copy shares one API budget and
+one pause after a long 429. Driven through the slash command."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from bot import server
+from bot.config import load_settings
+from bot.realtimekit import client as client_module
+from bot.realtimekit import pacing
+from bot.state import open_state
+from tests.conftest import LogWatch, RunningBot, StartBot
+from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_success
+from tests.fakes.valkey import ValkeyServer, valkey
+
+__all__ = ["valkey"]  # the fixture, imported so pytest finds it
+
+
+async def outcome_of(bot: RunningBot, name: str, within: float = 10.0) -> dict[str, Any]:
+    """The one reply posted in the channel to response_url `name`."""
+
+    def public() -> list[dict[str, Any]]:
+        return [r for r in bot.slack.responses(name) if r.get("response_type") == "in_channel"]
+
+    await bot.slack.recorder.wait_for(lambda _: bool(public()), within)
+    [outcome] = public()
+    return outcome
+
+
+def audit_of(logs: LogWatch, meeting: str) -> dict[str, Any]:
+    [line] = [r for r in logs.audit() if r["event"] == "stop" and r["meeting_id"] == meeting]
+    return line
+
+
+async def test_a_stop_queued_longer_than_the_call_budget_still_reaches_the_api(
+    start_bot: StartBot, cloudflare: FakeCloudflare, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "CALL_BUDGET_SECONDS", 0.5)
+
+    async def slow(request: web.Request) -> web.StreamResponse:
+        await asyncio.sleep(0.3)  # the API takes its time: not the test waiting
+        return await cf_success()(request)
+
+    cloudflare.default = slow
+    bot = await start_bot(CLOUDFLARE_MAX_CONCURRENCY="1")
+    meetings = [str(uuid.uuid4()) for _ in range(4)]  # the last waits >= 0.9 s for its turn
+    await asyncio.gather(*(bot.command(m, response=m) for m in meetings))
+    for meeting in meetings:
+        assert "Stopped live stream successfully" in (await outcome_of(bot, meeting))["text"]
+    assert len(cloudflare.stop_calls) == 4
+
+
+async def test_a_stop_still_queued_at_shutdown_is_told_it_was_not_sent(
+    env: dict[str, str],
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    logs: LogWatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    overrides = {"CLOUDFLARE_TIMEOUT_SECONDS": "10", "CLOUDFLARE_MAX_CONCURRENCY": "1"}
+    settings = load_settings({**env, **overrides}, "http")
+    stop = asyncio.Event()
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(server.serve_http(settings, "127.0.0.1", 0, stop, started))
+    port = await asyncio.wait_for(started, 10)
+    cloudflare.default = cloudflare.hang()
+    sent, queued = str(uuid.uuid4()), str(uuid.uuid4())
+    async with aiohttp.ClientSession() as session:
+        bot = RunningBot(f"http://127.0.0.1:{port}", slack, session)
+        await bot.command(sent, response="sent")
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+        await bot.command(queued, response="queued")
+        # Its "Stopping…" note is said once its call is under way: then it waits its turn.
+        await slack.recorder.wait_for(lambda _: bool(slack.responses("queued")))
+        stop.set()
+        await asyncio.wait_for(serving, 5)
+    assert len(cloudflare.stop_calls) == 1
+    told = slack.responses("queued")[-1]["text"]
+    assert "not sent" in told and "nothing was changed" in told and "try again" in told
+    assert "may or may not" not in told
+    assert audit_of(logs, queued)["outcome"] == "not_sent"
+    assert "restarted before Cloudflare answered" in slack.responses("sent")[-1]["text"]
+    assert audit_of(logs, sent)["outcome"] == "interrupted"
+
+
+async def test_copies_sharing_a_store_share_one_api_budget(
+    start_bot: StartBot,
+    cloudflare: FakeCloudflare,
+    valkey: ValkeyServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 3)
+    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 60.0)
+    copies = [await start_bot(STATE_URL=valkey.url) for _ in range(2)]
+    for n in range(4):
+        meeting = str(uuid.uuid4())
+        await copies[n % 2].command(meeting, response=meeting)
+        await outcome_of(copies[n % 2], meeting)
+    # Every request counts (stops and the name reads beside them), in either copy.
+    assert len(cloudflare.recorder.received) == 3
+
+
+async def test_a_long_429_pauses_every_copy_until_its_retry_after(
+    start_bot: StartBot, cloudflare: FakeCloudflare, valkey: ValkeyServer
+) -> None:
+    first, second = [await start_bot(STATE_URL=valkey.url) for _ in range(2)]
+    cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "30"}))
+    await first.command(str(uuid.uuid4()), response="first")
+    assert "retry in 30 s" in (await outcome_of(first, "first"))["text"]
+    calls = len(cloudflare.recorder.received)
+    await second.command(str(uuid.uuid4()), response="second")
+    told = (await outcome_of(second, "second"))["text"]
+    assert "rate limited" in told
+    assert len(cloudflare.recorder.received) == calls  # the API was not asked again
+
+
+async def test_while_the_store_is_down_each_copy_paces_its_own_calls(
+    valkey: ValkeyServer,
+) -> None:
+    state = await open_state(valkey.url, prefix="test:", call_timeout=0.3, probe_every=0.05)
+    try:
+        assert await state.take_call(1, 60) == (None, "shared")
+        wait, where = await state.take_call(1, 60)
+        assert wait is not None and 59 < wait <= 60 and where == "shared"
+        await valkey.kill()
+        assert await state.take_call(1, 60) == (None, "local")
+        wait, where = await state.take_call(1, 60)
+        assert wait is not None and 59 < wait <= 60 and where == "local"
+    finally:
+        await state.aclose()
