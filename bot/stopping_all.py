@@ -56,12 +56,19 @@ log = logging.getLogger(__name__)
 BATCH_SECONDS = 600.0
 # The batch slot outlives any batch (a copy that dies mid-batch frees it after this).
 BATCH_LOCK_SECONDS = BATCH_SECONDS + 2 * CALL_BUDGET_SECONDS + 60.0
+# How often a running batch renews its slot.
+SLOT_RENEW_SECONDS = 60.0
+# Rounds of stops: after each, the live list is read again for streams still live.
+ROUNDS = 3
 # How long a second press waits for the running batch's summary.
 SUMMARY_WAIT_SECONDS = BATCH_LOCK_SECONDS
 # How often a waiter re-reads the summary a batch in another copy will write.
 SUMMARY_POLL_SECONDS = 0.5
 # A 429 without a Retry-After: wait this long before trying again.
 DEFAULT_RATE_LIMIT_WAIT = 5.0
+# Why a meeting is in the summary's failures without an answer of the API's.
+NOT_TRIED = ApiError(0, f"not tried: the batch's {BATCH_SECONDS / 60:g} minutes ran out")
+STILL_LIVE = ApiError(0, "still live at the batch's last read of the live list")
 
 RefusalReason = Literal[
     "disabled",  # neither ALLOWED_STOP_ALL_USER_IDS nor ALLOWED_STOP_ALL_USERGROUP_IDS
@@ -287,6 +294,8 @@ class StopAllService:
             (progress or NoProgress()).blocked()
             return AlreadyRunning(running, await self._wait_summary(running))
         finished = self._finished[batch_id] = asyncio.Event()
+        ending = asyncio.Event()
+        renewing = asyncio.ensure_future(self._keep_slot(batch_id, ending))
         try:
             # The rate limit counts the batch once, and only a batch that runs.
             retry_after, _ = await self._service.state.take(
@@ -304,9 +313,22 @@ class StopAllService:
             await self._service.state.set_batch_summary(batch_id, summary.encode())
             return summary
         finally:
+            ending.set()
+            await renewing  # so that no renewal lands after the release
             await self._service.state.end_batch(batch_id)
             finished.set()
             del self._finished[batch_id]
+
+    async def _keep_slot(self, batch_id: str, ending: asyncio.Event) -> None:
+        """Renew the batch slot every SLOT_RENEW_SECONDS until `ending` is set: it must not
+        expire under a running batch, only when the copy running it dies."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ending.wait(), SLOT_RENEW_SECONDS)
+                return
+            running, _ = await self._service.state.begin_batch(batch_id, BATCH_LOCK_SECONDS)
+            if running is not None:
+                log.warning("stop-all %s: the batch slot was lost to batch %s", batch_id, running)
 
     async def _run(
         self,
@@ -318,6 +340,7 @@ class StopAllService:
         started = time.monotonic()
         deadline = started + BATCH_SECONDS
         tally = _Tally()
+        tried: set[tuple[MeetingId, str]] = set()  # (meeting, livestream id): a restart is new
 
         def line(**fields: object) -> None:
             _audit_line(
@@ -335,20 +358,38 @@ class StopAllService:
                     batch_id, request.user_id, request.channel_id, retry_of=request.retry_of,
                     list_failure=listed, duration_ms=round((time.monotonic() - started) * 1000),
                 )  # fmt: skip
-            streams = list(listed.streams)
-            if only is not None:
-                # Failed meetings no longer live have ended since: nothing to stop.
-                streams = [s for s in streams if s.meeting_id in only]
-                tally.ended = len(only) - len(streams)
-            total = len(streams) + tally.ended
-            progress.listed(total)
-            queue = deque(streams)
-            workers = min(self.max_concurrency, len(streams))
-            async with asyncio.TaskGroup() as group:
-                for _ in range(workers):
-                    group.create_task(
-                        self._work(queue, batch_id, request, deadline, tally, progress, total)
-                    )
+            # A stream can end between two pages of one read (the later pages shift and one
+            # is never seen), or start during the batch: read again after each round.
+            for round_no in range(ROUNDS + 1):
+                streams = [
+                    s for s in listed.streams
+                    if (s.meeting_id, s.id) not in tried and (only is None or s.meeting_id in only)
+                ]  # fmt: skip
+                if not streams:
+                    break
+                if round_no == ROUNDS or time.monotonic() >= deadline:
+                    tally.failed += [FailedStop(s.meeting_id, s.name, STILL_LIVE) for s in streams]
+                    total += len(streams)
+                    break
+                tried.update((s.meeting_id, s.id) for s in streams)
+                total += len(streams)
+                progress.listed(total)
+                queue = deque(streams)
+                async with asyncio.TaskGroup() as group:
+                    for _ in range(min(self.max_concurrency, len(streams))):
+                        group.create_task(
+                            self._work(queue, batch_id, request, deadline, tally, progress, total)
+                        )
+                if time.monotonic() >= deadline:
+                    break  # those left were not tried, and say so
+                listed = await self._read_live(deadline)
+                if not isinstance(listed, LiveList):
+                    log.warning("stop-all %s: could not read the live list again", batch_id)
+                    break
+            if only is not None:  # failed meetings no longer live have ended since
+                ended = only - {m for m, _ in tried} - {f.meeting_id for f in tally.failed}
+                tally.ended += len(ended)
+                total += len(ended)
         except asyncio.CancelledError:
             line(outcome="interrupted")
             raise
@@ -369,13 +410,21 @@ class StopAllService:
         progress: Progress,
         total: int,
     ) -> None:
-        """One of the batch's workers: stop meetings from `queue` until it is empty."""
+        """One of the batch's workers: stop meetings from `queue` until it is empty; past
+        the deadline, those left are not tried."""
         pacer = self._client.pacer
         while queue:
             stream = queue.popleft()
-            # Wait for the pacer here, outside the stop's own time budget.
-            await pacer.ready()
             attempt = AttemptAudit("stop", _stop_request(request, stream.meeting_id), batch_id)
+            try:
+                # Wait for the pacer here, outside the stop's own time budget, and not
+                # past the deadline (at or past it, wait_for raises TimeoutError at once).
+                await asyncio.wait_for(pacer.ready(), deadline - time.monotonic())
+            except TimeoutError:
+                tally.failed.append(FailedStop(stream.meeting_id, stream.name, NOT_TRIED))
+                attempt.write(stream.meeting_id, "allowed", outcome="not_tried", batch_id=batch_id)
+                _advanced(progress, tally.done, total)
+                continue
             try:
                 flight = await self._service.stop_shared(stream.meeting_id)
             except Exception:
