@@ -8,8 +8,11 @@ stream through StopService.stop_shared, so a meeting someone is already stopping
 shares that call. At most `max_concurrency` stops run at once (the client's own
 semaphore bounds every call as well), the client's Pacer keeps all calls within
 RealtimeKit's limit, and a stop answered 429 waits the Retry-After and is tried again.
-One batch per app runs at a time across copies (state.begin_batch); a press during
-one is told so and gets its summary. Like stopping.py, it knows nothing of Bolt.
+After each round the list is read again and what is still live is stopped (at most
+ROUNDS rounds); what is live after the last is in the summary's failures, as are the
+meetings not yet tried when BATCH_SECONDS run out. One batch per app runs at a time
+across copies (state.begin_batch, renewed while it runs); a press during one is told
+so and gets its summary. Like stopping.py, it knows nothing of Bolt.
 """
 
 from __future__ import annotations
