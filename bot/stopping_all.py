@@ -371,7 +371,11 @@ class StopAllService:
                 if not streams:
                     break
                 if round_no == ROUNDS or time.monotonic() >= deadline:
-                    tally.failed += [FailedStop(s.meeting_id, s.name, STILL_LIVE) for s in streams]
+                    for s in streams:  # not tried: each still gets its line
+                        tally.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
+                        AttemptAudit("stop", _stop_request(request, s.meeting_id), batch_id).write(
+                            s.meeting_id, "allowed", outcome="still_live", batch_id=batch_id
+                        )
                     total += len(streams)
                     break
                 tried.update((s.meeting_id, s.id) for s in streams)

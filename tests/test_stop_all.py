@@ -444,7 +444,7 @@ async def test_a_stream_missed_while_the_pages_shift_is_found_by_reading_the_lis
 
 
 async def test_a_stream_still_live_after_the_last_read_is_named_in_the_summary(
-    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
 ) -> None:
     live_app.add(2)
     bot = await start(start_bot, live_app)
@@ -466,6 +466,8 @@ async def test_a_stream_still_live_after_the_last_read_is_named_in_the_summary(
     assert "still live" in text
     [retry] = buttons(post)  # the retry button offers to stop it
     assert retry["action_id"] == RETRY
+    [line] = [r for r in logs.audit() if r["event"] == "stop" and r["meeting_id"] == last_read]
+    assert line["outcome"] == "still_live" and line.get("api_status") is None
 
 
 class ClockedState(MemoryState):
@@ -539,3 +541,5 @@ async def test_past_the_deadline_the_meetings_left_are_not_tried_and_the_batch_e
     assert len(live_app.live) == 4 and len(live_app.times) == 4
     [line] = stop_all_lines(logs)
     assert line["failed"] == 4
+    outcomes = [r["outcome"] for r in logs.audit() if r["event"] == "stop"]
+    assert sorted(outcomes) == ["not_tried"] * 4 + ["stopped"] * 2
