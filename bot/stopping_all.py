@@ -127,9 +127,9 @@ class FailedStop:
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """A batch's totals: `live` meetings were tried, `stopped` stopped, `ended` had
+    """A batch's totals: `live` meetings were seen live, `stopped` stopped, `ended` had
     already ended (the stop answered 404, or the meeting left the list), `failed` lists
-    the rest. `finished` is False while it runs; `list_failure` when the live list could
+    the rest (with those not tried by the deadline, or still live at the last read). `finished` is False while it runs; `list_failure` when the live list could
     not be read, so nothing was tried."""
 
     batch_id: str
@@ -207,7 +207,8 @@ class Progress(Protocol):
     """Told how a batch advances; must not block (a door schedules its own replies)."""
 
     def listed(self, total: int) -> None:
-        """The live list was read: `total` meetings will be tried."""
+        """The live list was read: `total` meetings will be tried (more if a later read
+        finds more)."""
         ...
 
     def advanced(self, done: int, total: int) -> None:
@@ -234,6 +235,8 @@ class NoProgress:
 
 @dataclass
 class _Tally:
+    live: int = 0
+    tried: set[tuple[MeetingId, str]] = field(default_factory=set)  # (meeting, livestream id)
     stopped: int = 0
     ended: int = 0
     failed: list[FailedStop] = field(default_factory=list)
@@ -343,16 +346,14 @@ class StopAllService:
         started = time.monotonic()
         deadline = started + BATCH_SECONDS
         tally = _Tally()
-        tried: set[tuple[MeetingId, str]] = set()  # (meeting, livestream id): a restart is new
 
         def line(**fields: object) -> None:
             _audit_line(
-                request, batch_id, "allowed", live=total, stopped=tally.stopped,
+                request, batch_id, "allowed", live=tally.live, stopped=tally.stopped,
                 already_ended=tally.ended, failed=len(tally.failed), retry_of=request.retry_of,
                 duration_ms=round((time.monotonic() - started) * 1000), **fields,
             )  # fmt: skip
 
-        total = 0
         try:
             listed = await self._read_live(deadline)
             if not isinstance(listed, LiveList):
@@ -361,51 +362,65 @@ class StopAllService:
                     batch_id, request.user_id, request.channel_id, retry_of=request.retry_of,
                     list_failure=listed, duration_ms=round((time.monotonic() - started) * 1000),
                 )  # fmt: skip
-            # A stream can end between two pages of one read (the later pages shift and one
-            # is never seen), or start during the batch: read again after each round.
-            for round_no in range(ROUNDS + 1):
-                streams = [
-                    s for s in listed.streams
-                    if (s.meeting_id, s.id) not in tried and (only is None or s.meeting_id in only)
-                ]  # fmt: skip
-                if not streams:
-                    break
-                if round_no == ROUNDS or time.monotonic() >= deadline:
-                    for s in streams:  # not tried: each still gets its line
-                        tally.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
-                        AttemptAudit("stop", _stop_request(request, s.meeting_id), batch_id).write(
-                            s.meeting_id, "allowed", outcome="still_live", batch_id=batch_id
-                        )
-                    total += len(streams)
-                    break
-                tried.update((s.meeting_id, s.id) for s in streams)
-                total += len(streams)
-                progress.listed(total)
-                queue = deque(streams)
-                async with asyncio.TaskGroup() as group:
-                    for _ in range(min(self.max_concurrency, len(streams))):
-                        group.create_task(
-                            self._work(queue, batch_id, request, deadline, tally, progress, total)
-                        )
-                if time.monotonic() >= deadline:
-                    break  # those left were not tried, and say so
-                listed = await self._read_live(deadline)
-                if not isinstance(listed, LiveList):
-                    log.warning("stop-all %s: could not read the live list again", batch_id)
-                    break
+            await self._rounds(listed, batch_id, request, deadline, tally, progress, only)
             if only is not None:  # failed meetings no longer live have ended since
-                ended = only - {m for m, _ in tried} - {f.meeting_id for f in tally.failed}
+                ended = only - {m for m, _ in tally.tried} - {f.meeting_id for f in tally.failed}
                 tally.ended += len(ended)
-                total += len(ended)
+                tally.live += len(ended)
         except asyncio.CancelledError:
             line(outcome="interrupted")
             raise
         line(outcome="done")
         return BatchSummary(
-            batch_id, request.user_id, request.channel_id, total, tally.stopped, tally.ended,
-            tuple(tally.failed), retry_of=request.retry_of,
+            batch_id, request.user_id, request.channel_id, tally.live, tally.stopped,
+            tally.ended, tuple(tally.failed), retry_of=request.retry_of,
             duration_ms=round((time.monotonic() - started) * 1000),
         )  # fmt: skip
+
+    async def _rounds(
+        self,
+        listed: LiveList,
+        batch_id: str,
+        request: StopAllRequest,
+        deadline: float,
+        tally: _Tally,
+        progress: Progress,
+        only: frozenset[MeetingId] | None,
+    ) -> None:
+        """Stop what `listed` shows, then read the list again and stop what is still live,
+        at most ROUNDS times: a stream can end between two pages of one read (the later
+        pages shift and one is never seen), or start during the batch."""
+        for round_no in range(ROUNDS + 1):
+            streams = [
+                s for s in listed.streams
+                if (s.meeting_id, s.id) not in tally.tried
+                and (only is None or s.meeting_id in only)
+            ]  # fmt: skip
+            if not streams:
+                return
+            tally.live += len(streams)
+            if round_no == ROUNDS or time.monotonic() >= deadline:
+                for s in streams:  # not tried: each still gets its line
+                    tally.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
+                    AttemptAudit("stop", _stop_request(request, s.meeting_id), batch_id).write(
+                        s.meeting_id, "allowed", outcome="still_live", batch_id=batch_id
+                    )
+                return
+            tally.tried.update((s.meeting_id, s.id) for s in streams)
+            progress.listed(tally.live)
+            queue = deque(streams)
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.max_concurrency, len(streams))):
+                    group.create_task(
+                        self._work(queue, batch_id, request, deadline, tally, progress)
+                    )
+            if time.monotonic() >= deadline:
+                return  # those left were not tried, and say so
+            again = await self._read_live(deadline)
+            if not isinstance(again, LiveList):
+                log.warning("stop-all %s: could not read the live list again", batch_id)
+                return
+            listed = again
 
     async def _work(
         self,
@@ -415,7 +430,6 @@ class StopAllService:
         deadline: float,
         tally: _Tally,
         progress: Progress,
-        total: int,
     ) -> None:
         """One of the batch's workers: stop meetings from `queue` until it is empty; past
         the deadline, those left are not tried."""
@@ -430,7 +444,7 @@ class StopAllService:
             except TimeoutError:
                 tally.failed.append(FailedStop(stream.meeting_id, stream.name, NOT_TRIED))
                 attempt.write(stream.meeting_id, "allowed", outcome="not_tried", batch_id=batch_id)
-                _advanced(progress, tally.done, total)
+                _advanced(progress, tally.done, tally.live)
                 continue
             try:
                 flight = await self._service.stop_shared(stream.meeting_id)
@@ -440,7 +454,7 @@ class StopAllService:
                 error = ApiError(0, f"unexpected error in the bot (ref: {batch_id})")
                 tally.failed.append(FailedStop(stream.meeting_id, stream.name, error))
                 attempt.write(stream.meeting_id, "error", outcome="error", batch_id=batch_id)
-                _advanced(progress, tally.done, total)
+                _advanced(progress, tally.done, tally.live)
                 continue
             result = flight.value
             if isinstance(result, RateLimited) and time.monotonic() < deadline:
@@ -463,7 +477,7 @@ class StopAllService:
                 stream.meeting_id, "allowed", api_status=api_status(result), outcome=outcome,
                 shared=flight.joined, state=flight.where, batch_id=batch_id,
             )  # fmt: skip
-            _advanced(progress, tally.done, total)
+            _advanced(progress, tally.done, tally.live)
 
     async def _read_live(self, deadline: float) -> LiveList | ReadFailure:
         """The live list, waiting out 429s until `deadline`."""
