@@ -118,7 +118,8 @@ class Confirmation:
 
 @dataclass(frozen=True)
 class FailedStop:
-    """One meeting the batch could not stop, and what the API answered."""
+    """One meeting the batch could not stop, and what the API answered (or NOT_TRIED,
+    STILL_LIVE: why it was not tried)."""
 
     meeting_id: MeetingId
     name: str | None
@@ -127,9 +128,9 @@ class FailedStop:
 
 @dataclass(frozen=True)
 class BatchSummary:
-    """A batch's totals: `live` meetings were seen live, `stopped` stopped, `ended` had
+    """A batch's totals: `live` meetings were tried, `stopped` stopped, `ended` had
     already ended (the stop answered 404, or the meeting left the list), `failed` lists
-    the rest (with those not tried by the deadline, or still live at the last read). `finished` is False while it runs; `list_failure` when the live list could
+    the rest. `finished` is False while it runs; `list_failure` when the live list could
     not be read, so nothing was tried."""
 
     batch_id: str
