@@ -432,17 +432,15 @@ class StopAllService:
         tally: _Tally,
         progress: Progress,
     ) -> None:
-        """One of the batch's workers: stop meetings from `queue` until it is empty; past
-        the deadline, those left are not tried."""
+        """One of the batch's workers: stop meetings from `queue` until it is empty."""
         pacer = self._client.pacer
         while queue:
             stream = queue.popleft()
+            # Wait for the pacer here, outside the stop's own time budget; not past the deadline.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(pacer.ready(), max(0.0, deadline - time.monotonic()))
             attempt = AttemptAudit("stop", _stop_request(request, stream.meeting_id), batch_id)
-            try:
-                # Wait for the pacer here, outside the stop's own time budget, and not
-                # past the deadline (at or past it, wait_for raises TimeoutError at once).
-                await asyncio.wait_for(pacer.ready(), deadline - time.monotonic())
-            except TimeoutError:
+            if time.monotonic() >= deadline:  # those left are not tried, and say so
                 tally.failed.append(FailedStop(stream.meeting_id, stream.name, NOT_TRIED))
                 attempt.write(stream.meeting_id, "allowed", outcome="not_tried", batch_id=batch_id)
                 _advanced(progress, tally.done, tally.live)
