@@ -8,8 +8,11 @@ stream through StopService.stop_shared, so a meeting someone is already stopping
 shares that call. At most `max_concurrency` stops run at once (the client's own
 semaphore bounds every call as well), the client keeps all calls within
 RealtimeKit's limit, and a stop answered 429 waits the Retry-After and is tried again.
-One batch per app runs at a time across copies (state.begin_batch); a press during
-one is told so and gets its summary. Like stopping.py, it knows nothing of Bolt.
+After each round the list is read again and what is still live is stopped (at most
+ROUNDS rounds); what is live after the last is in the summary's failures, as are the
+meetings not yet tried when BATCH_SECONDS run out. One batch per app runs at a time
+across copies (state.begin_batch, renewed while it runs); a press during one is told
+so and gets its summary. Like stopping.py, it knows nothing of Bolt.
 """
 
 from __future__ import annotations
@@ -57,12 +60,19 @@ log = logging.getLogger(__name__)
 BATCH_SECONDS = 600.0
 # The batch slot outlives any batch (a copy that dies mid-batch frees it after this).
 BATCH_LOCK_SECONDS = BATCH_SECONDS + 2 * CALL_BUDGET_SECONDS + 60.0
+# How often a running batch renews its slot.
+SLOT_RENEW_SECONDS = 60.0
+# Rounds of stops: after each, the live list is read again for streams still live.
+ROUNDS = 3
 # How long a second press waits for the running batch's summary.
 SUMMARY_WAIT_SECONDS = BATCH_LOCK_SECONDS
 # How often a waiter re-reads the summary a batch in another copy will write.
 SUMMARY_POLL_SECONDS = 0.5
 # A 429 without a Retry-After: wait this long before trying again.
 DEFAULT_RATE_LIMIT_WAIT = 5.0
+# Why a meeting is in the summary's failures without an answer of the API's.
+NOT_TRIED = ApiError(0, f"not tried: the batch's {BATCH_SECONDS / 60:g} minutes ran out")
+STILL_LIVE = ApiError(0, "still live at the batch's last read of the live list")
 
 RefusalReason = Literal[
     "disabled",  # neither ALLOWED_STOP_ALL_USER_IDS nor ALLOWED_STOP_ALL_USERGROUP_IDS
@@ -109,7 +119,8 @@ class Confirmation:
 
 @dataclass(frozen=True)
 class FailedStop:
-    """One meeting the batch could not stop, and what the API answered."""
+    """One meeting the batch could not stop, and what the API answered (or NOT_TRIED,
+    STILL_LIVE: why it was not tried)."""
 
     meeting_id: MeetingId
     name: str | None
@@ -198,7 +209,8 @@ class Progress(Protocol):
     """Told how a batch advances; must not block (a door schedules its own replies)."""
 
     def listed(self, total: int) -> None:
-        """The live list was read: `total` meetings will be tried."""
+        """The live list was read: `total` meetings will be tried (more if a later read
+        finds more)."""
         ...
 
     def advanced(self, done: int, total: int) -> None:
@@ -225,6 +237,8 @@ class NoProgress:
 
 @dataclass
 class _Tally:
+    live: int = 0
+    tried: set[tuple[MeetingId, str]] = field(default_factory=set)  # (meeting, livestream id)
     stopped: int = 0
     ended: int = 0
     failed: list[FailedStop] = field(default_factory=list)
@@ -288,6 +302,8 @@ class StopAllService:
             (progress or NoProgress()).blocked()
             return AlreadyRunning(running, await self._wait_summary(running))
         finished = self._finished[batch_id] = asyncio.Event()
+        ending = asyncio.Event()
+        renewing = asyncio.ensure_future(self._keep_slot(batch_id, ending))
         try:
             # The rate limit counts the batch once, and only a batch that runs.
             retry_after, _ = await self._service.state.take(
@@ -305,9 +321,22 @@ class StopAllService:
             await self._service.state.set_batch_summary(batch_id, summary.encode())
             return summary
         finally:
+            ending.set()
+            await renewing  # so that no renewal lands after the release
             await self._service.state.end_batch(batch_id)
             finished.set()
             del self._finished[batch_id]
+
+    async def _keep_slot(self, batch_id: str, ending: asyncio.Event) -> None:
+        """Renew the batch slot every SLOT_RENEW_SECONDS until `ending` is set: it must not
+        expire under a running batch, only when the copy running it dies."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ending.wait(), SLOT_RENEW_SECONDS)
+                return
+            running, _ = await self._service.state.begin_batch(batch_id, BATCH_LOCK_SECONDS)
+            if running is not None:
+                log.warning("stop-all %s: the batch slot was lost to batch %s", batch_id, running)
 
     async def _run(
         self,
@@ -322,12 +351,11 @@ class StopAllService:
 
         def line(**fields: object) -> None:
             _audit_line(
-                request, batch_id, "allowed", live=total, stopped=tally.stopped,
+                request, batch_id, "allowed", live=tally.live, stopped=tally.stopped,
                 already_ended=tally.ended, failed=len(tally.failed), retry_of=request.retry_of,
                 duration_ms=round((time.monotonic() - started) * 1000), **fields,
             )  # fmt: skip
 
-        total = 0
         try:
             listed = await self._read_live(deadline)
             if not isinstance(listed, LiveList):
@@ -336,29 +364,65 @@ class StopAllService:
                     batch_id, request.user_id, request.channel_id, retry_of=request.retry_of,
                     list_failure=listed, duration_ms=round((time.monotonic() - started) * 1000),
                 )  # fmt: skip
-            streams = list(listed.streams)
-            if only is not None:
-                # Failed meetings no longer live have ended since: nothing to stop.
-                streams = [s for s in streams if s.meeting_id in only]
-                tally.ended = len(only) - len(streams)
-            total = len(streams) + tally.ended
-            progress.listed(total)
-            queue = deque(streams)
-            workers = min(self.max_concurrency, len(streams))
-            async with asyncio.TaskGroup() as group:
-                for _ in range(workers):
-                    group.create_task(
-                        self._work(queue, batch_id, request, deadline, tally, progress, total)
-                    )
+            await self._rounds(listed, batch_id, request, deadline, tally, progress, only)
+            if only is not None:  # failed meetings no longer live have ended since
+                ended = only - {m for m, _ in tally.tried} - {f.meeting_id for f in tally.failed}
+                tally.ended += len(ended)
+                tally.live += len(ended)
         except asyncio.CancelledError:
             line(outcome="interrupted")
             raise
         line(outcome="done")
         return BatchSummary(
-            batch_id, request.user_id, request.channel_id, total, tally.stopped, tally.ended,
-            tuple(tally.failed), retry_of=request.retry_of,
+            batch_id, request.user_id, request.channel_id, tally.live, tally.stopped,
+            tally.ended, tuple(tally.failed), retry_of=request.retry_of,
             duration_ms=round((time.monotonic() - started) * 1000),
         )  # fmt: skip
+
+    async def _rounds(
+        self,
+        listed: LiveList,
+        batch_id: str,
+        request: StopAllRequest,
+        deadline: float,
+        tally: _Tally,
+        progress: Progress,
+        only: frozenset[MeetingId] | None,
+    ) -> None:
+        """Stop what `listed` shows, then read the list again and stop what is still live,
+        at most ROUNDS times: a stream can end between two pages of one read (the later
+        pages shift and one is never seen), or start during the batch."""
+        for round_no in range(ROUNDS + 1):
+            streams = [
+                s for s in listed.streams
+                if (s.meeting_id, s.id) not in tally.tried
+                and (only is None or s.meeting_id in only)
+            ]  # fmt: skip
+            if not streams:
+                return
+            tally.live += len(streams)
+            if round_no == ROUNDS or time.monotonic() >= deadline:
+                for s in streams:  # not tried: each still gets its line
+                    tally.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
+                    AttemptAudit("stop", _stop_request(request, s.meeting_id), batch_id).write(
+                        s.meeting_id, "allowed", outcome="still_live", batch_id=batch_id
+                    )
+                return
+            tally.tried.update((s.meeting_id, s.id) for s in streams)
+            progress.listed(tally.live)
+            queue = deque(streams)
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self.max_concurrency, len(streams))):
+                    group.create_task(
+                        self._work(queue, batch_id, request, deadline, tally, progress)
+                    )
+            if time.monotonic() >= deadline:
+                return  # those left were not tried, and say so
+            again = await self._read_live(deadline)
+            if not isinstance(again, LiveList):
+                log.warning("stop-all %s: could not read the live list again", batch_id)
+                return
+            listed = again
 
     async def _work(
         self,
@@ -368,12 +432,16 @@ class StopAllService:
         deadline: float,
         tally: _Tally,
         progress: Progress,
-        total: int,
     ) -> None:
         """One of the batch's workers: stop meetings from `queue` until it is empty."""
         while queue:
             stream = queue.popleft()
             attempt = AttemptAudit("stop", _stop_request(request, stream.meeting_id), batch_id)
+            if time.monotonic() >= deadline:  # those left are not tried, and say so
+                tally.failed.append(FailedStop(stream.meeting_id, stream.name, NOT_TRIED))
+                attempt.write(stream.meeting_id, "allowed", outcome="not_tried", batch_id=batch_id)
+                _advanced(progress, tally.done, tally.live)
+                continue
             try:
                 flight = await self._service.stop_shared(stream.meeting_id)
             except Exception:
@@ -382,7 +450,7 @@ class StopAllService:
                 error = ApiError(0, f"unexpected error in the bot (ref: {batch_id})")
                 tally.failed.append(FailedStop(stream.meeting_id, stream.name, error))
                 attempt.write(stream.meeting_id, "error", outcome="error", batch_id=batch_id)
-                _advanced(progress, tally.done, total)
+                _advanced(progress, tally.done, tally.live)
                 continue
             result = flight.value
             if isinstance(result, RateLimited) and time.monotonic() < deadline:
@@ -404,7 +472,7 @@ class StopAllService:
                 stream.meeting_id, "allowed", api_status=api_status(result), outcome=outcome,
                 shared=flight.joined, state=flight.where, batch_id=batch_id,
             )  # fmt: skip
-            _advanced(progress, tally.done, total)
+            _advanced(progress, tally.done, tally.live)
 
     async def _read_live(self, deadline: float) -> LiveList | ReadFailure:
         """The live list, waiting out 429s until `deadline`."""

@@ -11,7 +11,9 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from bot.realtimekit import MeetingId, pacing
+from bot import app, stopping_all
+from bot.realtimekit import MeetingId, client, pacing
+from bot.state import MemoryState
 from bot.stopping import StopService
 from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
@@ -368,11 +370,11 @@ async def test_every_call_is_paced_within_the_window(
     [post] = await summary_posts(slack)
     assert "24 stopped" in post["text"]
     assert live_app.stopped == {m: 1 for m in meetings}
-    times = live_app.times  # the confirmation's list read, the press's, 24 stops
-    assert len(times) == 26
+    times = live_app.times  # the confirmation's list read, the press's, 24 stops, a re-read
+    assert len(times) == 27
     # Arrival can lag sending a little: check windows slightly shorter than the pacer's.
     assert max(sum(1 for t in times if s <= t < s + 0.45) for s in times) <= 10
-    assert times[-1] - times[0] >= 1.0  # 26 calls at 10 per 0.5 s take two full windows
+    assert times[-1] - times[0] >= 1.0  # 27 calls at 10 per 0.5 s take two full windows
 
 
 async def test_help_lists_stop_all(start_bot: StartBot, live_app: FakeLiveApp) -> None:
@@ -416,3 +418,128 @@ async def test_an_unexpected_error_on_one_meeting_neither_cancels_the_batch_nor_
     assert (line["stopped"], line["failed"]) == (5, 1)
     [error] = [r for r in logs.audit() if r["event"] == "stop" and r["decision"] == "error"]
     assert error["meeting_id"] == broken
+
+
+async def test_a_stream_missed_while_the_pages_shift_is_found_by_reading_the_list_again(
+    start_bot: StartBot,
+    live_app: FakeLiveApp,
+    slack: FakeSlack,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(client, "LIST_PAGE_SIZE", 10)
+    meetings = live_app.add(25)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+
+    def stopped_elsewhere() -> None:  # once page 1 is read: the later pages shift by one
+        live_app.after_first_page = None
+        del live_app.live[meetings[19]]
+
+    live_app.after_first_page = stopped_elsewhere
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert live_app.live == {}  # "Stream 15", skipped by the shift, was stopped too
+    assert "25 livestreams were live: 24 stopped, 1 had already ended, 0 failed" in post["text"]
+    assert not live_app.not_live_stops.keys() - {meetings[19]}
+
+
+async def test_a_stream_still_live_after_the_last_read_is_named_in_the_summary(
+    start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, logs: LogWatch
+) -> None:
+    live_app.add(2)
+    bot = await start(start_bot, live_app)
+    [button] = buttons(await confirmation(bot))
+    latecomers: list[str] = []
+
+    def another_goes_live() -> None:  # after every read of the list, a stream starts
+        latecomers.extend(live_app.add(1, name="Latecomer"))
+
+    live_app.after_first_page = another_goes_live
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    text = post["text"]
+    rounds = stopping_all.ROUNDS
+    assert f"{rounds + 2} livestreams were live: {rounds + 1} stopped" in text
+    assert "1 failed" in text
+    last_read = latecomers[rounds - 1]  # read by the last check, not stopped
+    assert last_read in live_app.live and f"`{last_read}`" in text
+    assert "still live" in text
+    [retry] = buttons(post)  # the retry button offers to stop it
+    assert retry["action_id"] == RETRY
+    [line] = [r for r in logs.audit() if r["event"] == "stop" and r["meeting_id"] == last_read]
+    assert line["outcome"] == "still_live" and line.get("api_status") is None
+
+
+class ClockedState(MemoryState):
+    """The bot's in-memory state on a clock the test moves; says when the slot is taken."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        super().__init__(clock=lambda: self.now)
+        self.claimed = asyncio.Event()
+
+    async def begin_batch(self, batch_id: str, ttl: float) -> Any:
+        answer = await super().begin_batch(batch_id, ttl)
+        self.claimed.set()
+        return answer
+
+
+async def test_the_batch_slot_is_renewed_so_a_long_batch_keeps_it(
+    start_bot: StartBot,
+    live_app: FakeLiveApp,
+    slack: FakeSlack,
+    logs: LogWatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    state = ClockedState()
+
+    async def open_clocked_state(*_: Any, **__: Any) -> MemoryState:
+        return state
+
+    monkeypatch.setattr(app, "open_state", open_clocked_state)
+    monkeypatch.setattr(stopping_all, "SLOT_RENEW_SECONDS", 0.01)
+    meetings = live_app.add(3)
+    bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=f"{ALLOWED} {OTHER_ALLOWED}")
+    [first] = buttons(await confirmation(bot, ALLOWED))
+    [second] = buttons(await confirmation(bot, OTHER_ALLOWED))
+    gate = live_app.gate_all = asyncio.Event()
+    await press(bot, first["value"], ALLOWED, response="a")
+    await asyncio.wait_for(live_app.stop_seen.wait(), 5)  # the batch is under way
+    for _ in range(3):  # three times the slot's life in all, renewed each time
+        state.now += stopping_all.BATCH_LOCK_SECONDS * 0.9
+        state.claimed.clear()
+        await asyncio.wait_for(state.claimed.wait(), 5)
+    await press(bot, second["value"], OTHER_ALLOWED, response="b")
+    told = await slack.wait_responses(2, "b")
+    assert "already running" in told[-1]["text"]
+    gate.set()
+    [post] = await summary_posts(slack)
+    assert "3 stopped" in post["text"]
+    assert live_app.stopped == {m: 1 for m in meetings}
+    assert len(stop_all_lines(logs)) == 1  # one batch ran
+
+
+async def test_past_the_deadline_the_meetings_left_are_not_tried_and_the_batch_ends(
+    start_bot: StartBot,
+    live_app: FakeLiveApp,
+    slack: FakeSlack,
+    logs: LogWatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(stopping_all, "BATCH_SECONDS", 1.0)
+    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 4)  # then nothing for an hour
+    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 3600.0)
+    live_app.add(6)
+    bot = await start(start_bot, live_app, CLOUDFLARE_MAX_CONCURRENCY="1")
+    [button] = buttons(await confirmation(bot))  # the 1st call; the press's read the 2nd
+    started = time.monotonic()
+    await press(bot, button["value"])
+    [post] = await summary_posts(slack)
+    assert time.monotonic() - started < 5
+    assert "6 livestreams were live: 2 stopped, 0 had already ended, 4 failed" in post["text"]
+    assert post["text"].count("not tried") == 4
+    assert len(live_app.live) == 4 and len(live_app.times) == 4
+    [line] = stop_all_lines(logs)
+    assert line["failed"] == 4
+    outcomes = [r["outcome"] for r in logs.audit() if r["event"] == "stop"]
+    assert sorted(outcomes) == ["not_tried"] * 4 + ["stopped"] * 2

@@ -24,4 +24,5 @@ async def test_stop_all_benchmark_runs_and_counts_every_stop(tmp_path: Path) -> 
     # N, D, cap, ideal, elapsed, ratio, peak, stopped, stopped twice, left live, calls, posts
     assert cells[0:3] == ["20", "0.01", "5"]
     assert 1 <= int(cells[6]) <= 5
-    assert cells[7:] == ["20", "0", "0", "21", "1"]
+    # API calls: the press's list read, 20 stops, the read after them that finds none left.
+    assert cells[7:] == ["20", "0", "0", "22", "1"]

@@ -4,13 +4,15 @@ A meeting stays live until it is stopped. The list endpoint answers in either sh
 the API documents (`data` as an object holding the items and `paging`, or `data` as
 the list with `paging` at the top) and honours `per_page` and `page_no`. It can be told
 to answer 429 for a while, to fail some meetings' stops, or to hold some stops until a
-gate opens, and it tracks how many requests were in flight at once."""
+gate opens, to change the list right after it serves a first page, and it tracks how
+many requests were in flight at once."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Literal
 
 from aiohttp import web
@@ -41,6 +43,7 @@ class FakeLiveApp(StandInServer):
         self.failing: dict[str, tuple[int, str]] = {}  # meeting -> (status, message)
         self.gates: dict[str, asyncio.Event] = {}  # meeting -> its stop waits for this
         self.gate_all: asyncio.Event | None = None
+        self.after_first_page: Callable[[], None] | None = None  # run once page 1 is read
         self.stop_seen = asyncio.Event()  # set at every stop POST
         self.delay = 0.0  # seconds before every answer
         self.in_flight = 0
@@ -158,6 +161,8 @@ class FakeLiveApp(StandInServer):
             document = {"success": True, "data": {"livestreams": items, "paging": paging}}
         else:
             document = {"success": True, "data": items, "paging": paging}
+        if page_no == 1 and self.after_first_page is not None:
+            self.after_first_page()  # e.g. a stream ends before the other pages are read
         return web.json_response(document)
 
     async def _stop_answer(self, request: web.Request) -> web.StreamResponse:
