@@ -259,6 +259,26 @@ async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_seco
     assert first["outcome"] == second["outcome"] == "stopped"
 
 
+async def test_a_call_that_outlasts_the_lock_keeps_it_and_the_other_copy_waits(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    lock = 1.0  # a's call (queued, or slow) lasts three times longer: a renews its hold
+    a, b = await start_copies(
+        valkey.url, STOP_LOCK_SECONDS=str(lock), CLOUDFLARE_TIMEOUT_SECONDS="10"
+    )
+    answer = asyncio.Event()
+    cloudflare.default = cloudflare.gated(answer, cf_success())
+    await a.client.command(MEETING, ALLOWED, response="a")
+    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+    await b.client.command(MEETING, OTHER_ALLOWED, response="b")
+    with pytest.raises(TimeoutError):  # b leaves the meeting to a, which is alive
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) > 1, 3 * lock)
+    answer.set()
+    for name in ("a", "b"):
+        assert STOPPED in (await wait_in_channel(slack, name))["text"]
+    assert len(cloudflare.stop_calls) == 1
+
+
 async def test_a_result_written_by_a_newer_copy_reaches_the_waiting_person(
     start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:

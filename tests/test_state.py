@@ -230,9 +230,11 @@ async def test_a_holder_that_lost_its_lock_cannot_overwrite_the_newer_call(
 ) -> None:
     a, b, c = await store(valkey), await store(valkey), await store(valkey)
     stale, newer, never = Work("a's value"), Work("b's value"), Work("c's value")
-    old = run(a, "m1", stale, lock_ttl=0.2)
+    old = run(a, "m1", stale, lock_ttl=5)
     await stale.started.wait()
-    # a's lock expires while its call runs; b takes the lock, c joins b's call.
+    # a loses its lock while its call runs (a stall outlasted it); b takes the lock, c
+    # joins b's call.
+    await raw.delete(f"{PREFIX}lock:m1")
     current = run(b, "m1", newer, lock_ttl=5)
     await newer.started.wait()
     joiner = run(c, "m1", never, lock_ttl=5)
@@ -250,20 +252,35 @@ async def test_a_holder_that_lost_its_lock_cannot_overwrite_the_newer_call(
 
 
 async def test_a_dead_holders_lock_expires_and_another_copy_runs_the_work(
-    pair: tuple[StoreState, StoreState],
+    pair: tuple[StoreState, StoreState], raw: Redis
 ) -> None:
-    a, b = pair
-    dead, alive = Work("never returns"), Work("stopped by b")
+    _, b = pair
+    alive = Work("stopped by b")
     alive.release.set()
-    orphan = run(a, "m1", dead, lock_ttl=0.3)
-    await dead.started.wait()
+    # A copy took the lock and died (SIGKILL): nobody renews it.
+    await raw.set(f"{PREFIX}lock:m1", "999", px=300)
     loop = asyncio.get_running_loop()
     started = loop.time()
     assert await run(b, "m1", alive, lock_ttl=0.3) == ("stopped by b", False, "shared")
     assert 0.2 <= loop.time() - started < 2.0  # waited for the lock's expiry, no longer
     assert alive.calls == 1
-    dead.release.set()
-    await orphan
+
+
+async def test_a_live_holder_renews_its_lock_so_a_long_call_is_not_run_twice(
+    pair: tuple[StoreState, StoreState],
+) -> None:
+    a, b = pair
+    slow, second = Work("stopped by a"), Work("never")
+    holder = run(a, "m1", slow, lock_ttl=0.3)
+    await slow.started.wait()
+    waiter = run(b, "m1", second, lock_ttl=0.3)
+    with pytest.raises(TimeoutError):  # three lock lifetimes: a still holds it
+        await asyncio.wait_for(asyncio.shield(waiter), 0.9)
+    assert second.calls == 0, "b ran the work while a, alive, still ran it"
+    slow.release.set()
+    assert await holder == ("stopped by a", False, "shared")
+    assert await waiter == ("stopped by a", True, "shared")
+    assert second.calls == 0
 
 
 async def test_a_holder_whose_work_fails_lets_the_waiter_run_at_once(

@@ -37,6 +37,12 @@ redis.call('PUBLISH', ARGV[4], ARGV[1])
 return 1
 """
 
+# KEYS: lock. ARGV: token, ttl_ms. The holder keeps its lock while its work runs, fenced.
+RENEW = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+"""
+
 # KEYS: lock. ARGV: token, channel. Release without a result (the work raised), fenced.
 RELEASE = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end

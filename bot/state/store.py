@@ -121,6 +121,7 @@ class StoreState:
         self._first_time = script(scripts.FIRST_TIME)
         self._acquire = script(scripts.ACQUIRE)
         self._peek = script(scripts.PEEK)
+        self._renew_lock = script(scripts.RENEW)
         self._finish = script(scripts.FINISH)
         self._release = script(scripts.RELEASE)
         self._take = script(scripts.TAKE)
@@ -346,7 +347,7 @@ class StoreState:
                 break
             mine, token = int(got.value[0]) == 1, str(got.value[1])
             if mine:
-                return await self._hold(key, token, work, encode)
+                return await self._hold(key, token, work, encode, lock_ttl)
             payload = await self._wait(key, token, lock_ttl)
             if payload is _Gone.DOWN:
                 break
@@ -357,10 +358,17 @@ class StoreState:
         return Flight(await work(), False, "local")
 
     async def _hold(
-        self, key: str, token: str, work: Callable[[], Awaitable[V]], encode: Callable[[V], str]
+        self,
+        key: str,
+        token: str,
+        work: Callable[[], Awaitable[V]],
+        encode: Callable[[V], str],
+        lock_ttl: float,
     ) -> Flight[V]:
-        """Run `work` under the lock, then publish its value only if still the holder."""
+        """Run `work` under the lock, renewed while it runs (a stop may wait its turn for
+        the API longer than `lock_ttl`), then publish its value only if still the holder."""
         lock, channel = self._key("lock", key), self._key("done", key)
+        renewing = asyncio.ensure_future(self._renew(lock, token, lock_ttl))
         try:
             value = await work()
             payload = encode(value)
@@ -370,6 +378,8 @@ class StoreState:
                 lambda: self._release(keys=[lock], args=[token, channel]), always=True
             )
             raise
+        finally:
+            renewing.cancel()
         result = self._key("result", key, token)
         got = await self._shared(
             lambda: self._finish(
@@ -383,6 +393,14 @@ class StoreState:
         if int(got.value) != 1:
             log.warning("the call for %s outlived its lock: its value was not shared", key)
         return Flight(value, False, "shared")
+
+    async def _renew(self, lock: str, token: str, lock_ttl: float) -> None:
+        """Keep `lock` while its holder lives: a holder that stops renewing (killed) is
+        presumed dead once `lock_ttl` has passed."""
+        args: list[str | int] = [token, _ms(lock_ttl)]
+        while True:
+            await asyncio.sleep(lock_ttl / 3)
+            await self._shared(lambda: self._renew_lock(keys=[lock], args=args), always=True)
 
     async def _wait(self, key: str, token: str, lock_ttl: float) -> str | _Gone:
         """The value published under `token`, or why there will be none. The holder may
