@@ -219,6 +219,14 @@ def access_unchecked() -> dict[str, str]:
     return {STREAM_BLOCK_ID: "Could not check your access in time. Try again in a moment."}
 
 
+def cannot_post() -> dict[str, str]:
+    """For a channel the bot cannot post in (private without it, or archived)."""
+    return {
+        CHANNEL_BLOCK_ID: "The bot cannot post in this channel: invite it there "
+        "(/invite @Stop Livestream), or pick another channel."
+    }
+
+
 # ------------------------------------------------------------------ workflow by name
 
 
