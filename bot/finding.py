@@ -133,13 +133,15 @@ class Found:
 @dataclass(frozen=True)
 class NoMatch:
     """No live livestream, or several (`several`), has the name asked for; `candidates`
-    are the matches, or else what is live (at most CANDIDATES_SHOWN of `total`)."""
+    are the matches, or else what is live (at most CANDIDATES_SHOWN of `total`); the
+    titles of `unread` meetings were not known in time."""
 
     request_id: str
     name: str
     candidates: tuple[LiveRow, ...]
     total: int
     several: bool
+    unread: int = 0
 
 
 ListOutcome = Listed | ListFailed | Denied | Invalid
@@ -244,9 +246,11 @@ class FindService:
             None, "allowed", api_status=200,
             outcome="ambiguous" if found else "no_match", count=len(found),
         )  # fmt: skip
+        unread = sum(1 for s in result.streams if s.meeting_id not in self._titles)
         return NoMatch(
-            request_id, name, tuple(candidates[:CANDIDATES_SHOWN]), len(candidates), bool(found)
-        )
+            request_id, name, tuple(candidates[:CANDIDATES_SHOWN]), len(candidates), bool(found),
+            unread,
+        )  # fmt: skip
 
     async def may_list(self, request: StopRequest) -> Denied | Invalid | None:
         """None when the person may see what is live; not audited (for type-ahead, which

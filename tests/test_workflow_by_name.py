@@ -147,3 +147,20 @@ async def test_a_search_by_name_does_not_wait_for_every_title(
     assert time.monotonic() - sent < 3.0  # within Slack's patience, titles or not
     assert meeting(7) not in rk.live and len(rk.live) == 41
     never.set()
+
+
+async def test_a_search_that_could_not_read_every_title_in_time_says_so(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    never = asyncio.Event()
+
+    async def hanging(_: web.Request) -> web.StreamResponse:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    rk.catalog.meeting_answers.extend([hanging] * 2)
+    await rk_bot.step(by_name("Town hall"))
+    [failed] = await slack.wait_calls("functions.completeError", within=3.0)
+    assert "the titles of 2 meetings are still being read" in failed.data["error"]
+    assert rk.live == {meeting(1), meeting(2)}
+    never.set()

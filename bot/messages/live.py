@@ -244,6 +244,9 @@ def no_match(outcome: NoMatch) -> str:
     more = outcome.total - len(outcome.candidates)
     rest = f"; and {more} more" if more > 0 else ""
     which = "They are" if outcome.several else "Live now"
+    if outcome.unread:
+        plural = "s" if outcome.unread != 1 else ""
+        said += f" (the titles of {outcome.unread} meeting{plural} are still being read: try again soon)"
     return f"{said}. {which}: {shown}{rest}. Give the meeting ID instead, or use `{COMMAND} list`."
 
 
