@@ -146,6 +146,7 @@ async def test_a_search_by_name_does_not_wait_for_every_title(
     [done] = await slack.wait_calls("functions.completeSuccess", within=3.0)
     assert time.monotonic() - sent < 3.0  # within Slack's patience, titles or not
     assert meeting(7) not in rk.live and len(rk.live) == 41
+    assert meeting(7) in json.dumps(done.data["outputs"])
     never.set()
 
 
