@@ -57,9 +57,7 @@ async def test_the_shortcut_opens_the_modal_without_waiting_for_the_api(
     assert rk.recorder.received == []  # the modal opened before anything was read
 
 
-async def suggest_until(
-    bot: RunningBot, typed: str, within: float = 5.0
-) -> list[dict[str, Any]]:
+async def suggest_until(bot: RunningBot, typed: str, within: float = 5.0) -> list[dict[str, Any]]:
     """Type `typed` again (as a person does) until some option comes, within `within` s:
     titles are read in the background, after the first keystroke."""
     deadline = time.monotonic() + within
