@@ -31,7 +31,6 @@ from bot.realtimekit import (
     ReadFailure,
     RealtimeKitClient,
 )
-from bot.realtimekit.pacing import Pacer
 from bot.stopping import (
     AttemptAudit,
     Denied,
@@ -180,7 +179,7 @@ class FindService:
         self._title_reads: SingleFlight[MeetingId, str | None] = SingleFlight()
         self._reads = asyncio.Semaphore(TITLE_READS)
         self._warm_reads = asyncio.Semaphore(TITLE_WARM_READS)
-        self._warm_pace = Pacer(TITLE_WARM_PER_SECOND, 1.0)
+        self._warm_next = 0.0  # when the next background read may start
         # Names seen in a list, so a stream stopped from the list is still named once the
         # list no longer shows it.
         self._seen: TTLCache[MeetingId, str] = TTLCache(maxsize=CACHE_SIZE, ttl=NAME_MEMORY_SECONDS)
@@ -340,8 +339,11 @@ class FindService:
 
     async def _read_title(self, meeting_id: MeetingId, paced: bool = False) -> str | None:
         async with self._warm_reads if paced else self._reads:
-            if paced:
-                await self._warm_pace.acquire()
+            if paced:  # background reads start 1 / TITLE_WARM_PER_SECOND s apart
+                now = time.monotonic()
+                start = max(now, self._warm_next)
+                self._warm_next = start + 1 / TITLE_WARM_PER_SECOND
+                await asyncio.sleep(start - now)  # for time to pass, not for an event
             result = await self._client.get_meeting(meeting_id)
         match result:
             case Meeting(title=title):

@@ -323,3 +323,26 @@ async def test_when_nobody_can_be_told_the_audit_says_reply_failed(
     [failed] = [a for a in logs.audit() if a["event"] == "reply_failed"]
     assert failed["request_id"] == stop["request_id"]
     assert meeting(1) not in rk.live
+
+
+async def test_title_reads_behind_the_picker_are_paced(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    for n in range(10, 40):
+        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+    arrived: list[float] = []
+    five = asyncio.Event()
+
+    async def timed(request: web.Request) -> web.StreamResponse:
+        arrived.append(time.monotonic())
+        if len(arrived) >= 5:
+            five.set()
+        meeting_id = request.match_info["meeting"]
+        data = {"id": meeting_id, "title": rk.catalog.titles[meeting_id]}
+        return web.json_response({"success": True, "data": data})
+
+    rk.catalog.meeting_answers.extend([timed] * 33)
+    await suggest(rk_bot, "room")
+    await asyncio.wait_for(five.wait(), 5)
+    # finding.TITLE_WARM_PER_SECOND = 4: five reads start over at least a second
+    assert arrived[4] - arrived[0] >= 0.95
