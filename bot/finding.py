@@ -3,8 +3,8 @@
 It reads the app's live list (cached for a few seconds, concurrent loads combined) and
 meeting titles (cached for minutes, a few reads at a time; for type-ahead and search by
 name, in the background and paced, so that no answer waits for a thousand of them),
-checks the person through
-the same Access as the stops, audits, and returns values the messages turn into Slack.
+checks the person through the same Access as the stops, audits, and returns values the
+messages turn into Slack.
 Like bot.stopping it knows nothing of Bolt.
 """
 

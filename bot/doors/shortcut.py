@@ -3,10 +3,11 @@ and a channel to announce the outcome in.
 
 Slack gives each of these 3 s: the shortcut is acked and the modal opened at once
 (nothing waits for the API); type-ahead options come from a list cached for a few
-seconds and the titles known (never waiting for a title read); a submission is checked (access, and that the bot can post in the channel
-picked, before the ack, so that a refusal shows in the modal) and then stopped through
-the same StopService as every other door. A post that still fails reaches the person
-as a direct message from the app."""
+seconds and the titles already known (never waiting for a title read); a submission
+is checked (access, and that the bot can post in the channel picked, before the ack,
+so that a refusal shows in the modal) and then stopped through the same StopService
+as every other door. A post that still fails reaches the person as a direct message
+from the app."""
 
 from __future__ import annotations
 
