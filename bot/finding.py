@@ -1,8 +1,10 @@
 """The use case behind lists and pickers: what is live, with names.
 
 It reads the app's live list (cached for a few seconds, concurrent loads combined) and
-meeting titles (cached for minutes, a few reads at a time), checks the person through
-the same Access as the stops, audits, and returns values the messages turn into Slack.
+meeting titles (cached for minutes, a few reads at a time; for type-ahead and search by
+name, in the background and paced, so that no answer waits for a thousand of them),
+checks the person through the same Access as the stops, audits, and returns values the
+messages turn into Slack.
 Like bot.stopping it knows nothing of Bolt.
 """
 
@@ -13,9 +15,10 @@ import dataclasses
 import logging
 import time
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from cachetools import TTLCache
+from cachetools import TLRUCache, TTLCache
 
 from bot.flight import SingleFlight
 from bot.realtimekit import (
@@ -48,11 +51,21 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 20
 LIST_TTL_SECONDS = 5.0
-TITLE_TTL_SECONDS = 300.0
+# Titles seldom change: kept long enough for a background read of a thousand to finish.
+TITLE_TTL_SECONDS = 1800.0
+# A title that could not be read is not asked for again for this long.
+TITLE_FAILURE_SECONDS = 30.0
 NAME_MEMORY_SECONDS = 3600.0
 CACHE_SIZE = 10_000
 # Title reads in flight at once: the client's other connections stay free for stops.
 TITLE_READS = 4
+# Background title reads (type-ahead, search by name): fewer at a time, and at most
+# TITLE_WARM_PER_SECOND, so a thousand live streams take about a third of the API's
+# 3,500 requests per 5 minutes and never crowd out stops.
+TITLE_WARM_READS = 2
+TITLE_WARM_PER_SECOND = 4
+# How long a search by name waits for titles not yet known (then it uses what it has).
+SEARCH_TITLES_WAIT_SECONDS = 1.5
 # How long the names read beside a stop may take, counted from its start: a stop that
 # took longer is posted at once.
 NAMES_WAIT_SECONDS = 1.0
@@ -119,13 +132,15 @@ class Found:
 @dataclass(frozen=True)
 class NoMatch:
     """No live livestream, or several (`several`), has the name asked for; `candidates`
-    are the matches, or else what is live (at most CANDIDATES_SHOWN of `total`)."""
+    are the matches, or else what is live (at most CANDIDATES_SHOWN of `total`); the
+    titles of `unread` meetings were not known in time."""
 
     request_id: str
     name: str
     candidates: tuple[LiveRow, ...]
     total: int
     several: bool
+    unread: int = 0
 
 
 ListOutcome = Listed | ListFailed | Denied | Invalid
@@ -155,9 +170,16 @@ class FindService:
         self._stops = stops  # its Access is the one every door shares
         self._list: TTLCache[None, ListResult] = TTLCache(maxsize=1, ttl=list_ttl)
         self._loads: SingleFlight[None, ListResult] = SingleFlight()
-        self._titles: TTLCache[MeetingId, str | None] = TTLCache(maxsize=CACHE_SIZE, ttl=title_ttl)
+        self._titles: TLRUCache[MeetingId, str | ReadFailure | None] = TLRUCache(
+            maxsize=CACHE_SIZE,
+            ttu=lambda _, v, now: (
+                now + (TITLE_FAILURE_SECONDS if isinstance(v, ReadFailure) else title_ttl)
+            ),
+        )
         self._title_reads: SingleFlight[MeetingId, str | None] = SingleFlight()
         self._reads = asyncio.Semaphore(TITLE_READS)
+        self._warm_reads = asyncio.Semaphore(TITLE_WARM_READS)
+        self._warm_next = 0.0  # when the next background read may start
         # Names seen in a list, so a stream stopped from the list is still named once the
         # list no longer shows it.
         self._seen: TTLCache[MeetingId, str] = TTLCache(maxsize=CACHE_SIZE, ttl=NAME_MEMORY_SECONDS)
@@ -204,7 +226,10 @@ class FindService:
         result = await self._read_for(request, request_id, attempt)
         if not isinstance(result, LiveList):
             return result
-        rows = await self.with_titles(result.streams)
+        reads = self._warm(result.streams, join=True)
+        if reads:
+            await asyncio.wait(reads, timeout=SEARCH_TITLES_WAIT_SECONDS)
+        rows = self.known_rows(result.streams)
         wanted = name.strip().casefold()
         found = [
             r
@@ -220,9 +245,11 @@ class FindService:
             None, "allowed", api_status=200,
             outcome="ambiguous" if found else "no_match", count=len(found),
         )  # fmt: skip
+        unread = sum(1 for s in result.streams if s.meeting_id not in self._titles)
         return NoMatch(
-            request_id, name, tuple(candidates[:CANDIDATES_SHOWN]), len(candidates), bool(found)
-        )
+            request_id, name, tuple(candidates[:CANDIDATES_SHOWN]), len(candidates), bool(found),
+            unread,
+        )  # fmt: skip
 
     async def may_list(self, request: StopRequest) -> Denied | Invalid | None:
         """None when the person may see what is live; not audited (for type-ahead, which
@@ -234,17 +261,19 @@ class FindService:
         return await self._admit(request, "", None)
 
     async def suggest(self, query: str, within: float) -> list[LiveRow] | ReadFailure | None:
-        """Live rows matching `query` (at most SUGGESTIONS_MAX), from the cached list; None
-        when the list is not loaded within `within` s (it goes on loading for the next
-        keystroke)."""
-        loading = asyncio.ensure_future(self._all_rows())
+        """Live rows matching `query` (at most SUGGESTIONS_MAX), from the cached list and
+        the titles known (the others are read in the background); None when the list is
+        not loaded within `within` s (it goes on loading for the next keystroke)."""
+        loading = asyncio.ensure_future(self.live())
         loading.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({loading}, timeout=within)
         if not done:
             return None
-        rows = loading.result()
-        if not isinstance(rows, tuple):
-            return rows
+        result = loading.result()
+        if not isinstance(result, LiveList):
+            return result
+        self._warm(result.streams)
+        rows = self.known_rows(result.streams)
         return [r for r in rows if matches(r, query)][:SUGGESTIONS_MAX]
 
     def lookup(self, known: Names | None = None) -> NameLookup:
@@ -276,8 +305,29 @@ class FindService:
         it cannot be read."""
         cached = self._titles.get(meeting_id, _MISSING)
         if cached is not _MISSING:
-            return cached  # type: ignore[return-value]
+            return cached if isinstance(cached, str) else None
         return await self._title_reads.run(meeting_id, lambda: self._read_title(meeting_id))
+
+    def _warm(
+        self, streams: tuple[LiveStream, ...], *, join: bool = False
+    ) -> list[asyncio.Future[str | None]]:
+        """Read the titles not cached, in the background and paced; the reads started
+        (with `join`, those already under way too)."""
+        reads = []
+        for meeting_id in (s.meeting_id for s in streams):
+            if meeting_id in self._titles or (self._title_reads.running(meeting_id) and not join):
+                continue
+            read = self._title_reads.run(meeting_id, partial(self._read_title, meeting_id, True))
+            read.add_done_callback(_retrieve)
+            reads.append(read)
+        return reads
+
+    def known_rows(self, streams: tuple[LiveStream, ...]) -> tuple[LiveRow, ...]:
+        """`streams` as rows with the titles already known (no read)."""
+        return tuple(
+            LiveRow(s, t if isinstance(t := self._titles.get(s.meeting_id), str) else None)
+            for s in streams
+        )
 
     async def title_within(self, meeting_id: MeetingId, within: float) -> str | None:
         """The meeting's title if it can be read within `within` s (it goes on being
@@ -287,8 +337,13 @@ class FindService:
         done, _ = await asyncio.wait({reading}, timeout=within)
         return reading.result() if done and reading.exception() is None else None
 
-    async def _read_title(self, meeting_id: MeetingId) -> str | None:
-        async with self._reads:
+    async def _read_title(self, meeting_id: MeetingId, paced: bool = False) -> str | None:
+        async with self._warm_reads if paced else self._reads:
+            if paced:  # background reads start 1 / TITLE_WARM_PER_SECOND s apart
+                now = time.monotonic()
+                start = max(now, self._warm_next)
+                self._warm_next = start + 1 / TITLE_WARM_PER_SECOND
+                await asyncio.sleep(start - now)  # for time to pass, not for an event
             result = await self._client.get_meeting(meeting_id)
         match result:
             case Meeting(title=title):
@@ -299,18 +354,13 @@ class FindService:
                 return None
             case failure:
                 log.info("could not read the title of meeting %s: %s", meeting_id, failure)
+                self._titles[meeting_id] = failure  # not asked again for a while
                 return None
 
     async def with_titles(self, streams: tuple[LiveStream, ...]) -> tuple[LiveRow, ...]:
         """`streams` as rows with their meetings' titles (read TITLE_READS at a time)."""
         titles = await asyncio.gather(*(self.title(s.meeting_id) for s in streams))
         return tuple(LiveRow(s, t) for s, t in zip(streams, titles, strict=True))
-
-    async def _all_rows(self) -> tuple[LiveRow, ...] | ReadFailure:
-        result = await self.live()
-        if not isinstance(result, LiveList):
-            return result
-        return await self.with_titles(result.streams)
 
     async def stream_name(self, meeting_id: MeetingId) -> str | None:
         """The name of the meeting's livestream: remembered from a list, or read from

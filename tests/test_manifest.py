@@ -69,3 +69,11 @@ def test_manifest_declares_the_shortcut_and_the_options_load_url() -> None:
     # Type-ahead options come to the same path as every other request.
     assert interactivity["message_menu_options_url"] == interactivity["request_url"]
     assert interactivity["request_url"].endswith("/slack/events")
+
+
+def test_the_app_can_check_a_channel_and_message_the_person() -> None:
+    manifest = _manifest()
+    # conversations.info before the shortcut's modal closes: public and private channels.
+    assert {"channels:read", "groups:read"} <= set(manifest["oauth_config"]["scopes"]["bot"])
+    # A post that fails is sent to the person in the app's Messages tab.
+    assert manifest["features"]["app_home"]["messages_tab_enabled"] is True

@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.demo.standins import StandInRealtimeKit
 from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
@@ -56,10 +57,48 @@ async def test_the_shortcut_opens_the_modal_without_waiting_for_the_api(
     assert rk.recorder.received == []  # the modal opened before anything was read
 
 
+async def suggest_until(bot: RunningBot, typed: str, within: float = 5.0) -> list[dict[str, Any]]:
+    """Type `typed` again (as a person does) until some option comes, within `within` s:
+    titles are read in the background, after the first keystroke."""
+    deadline = time.monotonic() + within
+    while not (options := await suggest(bot, typed)) and time.monotonic() < deadline:
+        pass
+    return options
+
+
+def held_titles(rk: StandInRealtimeKit, gate: asyncio.Event, count: int) -> None:
+    """The next `count` meeting reads answer only once `gate` is set."""
+
+    async def held(request: web.Request) -> web.StreamResponse:
+        await gate.wait()
+        meeting_id = request.match_info["meeting"]
+        data = {"id": meeting_id, "title": rk.catalog.titles[meeting_id]}
+        return web.json_response({"success": True, "data": data})
+
+    rk.catalog.meeting_answers.extend([held] * count)
+
+
+def slack_error(code: str) -> Any:
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": code})
+
+    return answer
+
+
+def channel_info(**fields: Any) -> Any:
+    async def answer(request: web.Request) -> web.StreamResponse:
+        data = await request.post()
+        channel = {"id": data.get("channel"), **fields}
+        return web.json_response({"ok": True, "channel": channel})
+
+    return answer
+
+
 @pytest.mark.parametrize("typed", ["keyn", "TOWN HALL", meeting(1)[:10]])
 async def test_typing_narrows_the_picker_to_one_stream(
     rk_bot: RunningBot, rk: StandInRealtimeKit, typed: str
 ) -> None:
+    await suggest_until(rk_bot, "town hall")  # titles are read behind the first keystroke
     [option] = await suggest(rk_bot, typed)
     assert option["value"] == meeting(1)
     assert option["text"] == {"type": "plain_text", "text": "Keynote — Town hall"}
@@ -182,3 +221,128 @@ async def test_a_malformed_submission_is_refused_in_the_modal_not_a_500(
     assert "errors" in body  # nothing picked: the modal asks for a stream
     assert meeting(1) in rk.live and not [r for r in rk.recorder.received if r.method == "POST"]
     assert "Traceback" not in logs.text()
+
+
+async def test_a_keystroke_is_answered_from_the_list_while_the_titles_are_read_behind_it(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    gate = asyncio.Event()
+    held_titles(rk, gate, 3)
+    sent = time.monotonic()
+    options = await suggest(rk_bot, "")
+    assert time.monotonic() - sent < 1.0  # the title reads hang; the answer did not wait
+    assert [o["text"]["text"] for o in options] == ["Office hours", "Product demo", "Keynote"]
+    assert await suggest(rk_bot, "town hall") == []  # not known yet
+    gate.set()
+    [option] = await suggest_until(rk_bot, "town hall")  # known once read
+    assert option["text"]["text"] == "Keynote — Town hall"
+    assert len(rk.catalog.meeting_calls()) == 3  # each title read once
+    assert len(rk.catalog.list_calls()) == 1
+
+
+async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    async def forbidden(_: web.Request) -> web.StreamResponse:
+        error = {"code": 403, "message": "Forbidden"}
+        return web.json_response({"success": False, "error": error}, status=403)
+
+    rk.catalog.meeting_answers.extend([forbidden] * 20)
+    for typed in ("k", "ke", "key", "keyn", "keyno"):
+        await suggest(rk_bot, typed)
+        await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) >= 3)
+    [option] = await suggest(rk_bot, "keyn")
+    assert option["text"]["text"] == "Keynote"
+    assert len(rk.catalog.meeting_calls()) == 3  # one failed read each, remembered
+
+
+async def test_title_reads_behind_the_picker_are_a_few_at_a_time(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    for n in range(10, 40):
+        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+    gate = asyncio.Event()
+    held_titles(rk, gate, 33)
+    assert len(await suggest(rk_bot, "room")) == 30
+    await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) >= 2)
+    await suggest(rk_bot, "room 1")  # a round trip: later reads would have come meanwhile
+    assert len(rk.catalog.meeting_calls()) == 2  # finding.TITLE_WARM_READS
+    gate.set()
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [slack_error("channel_not_found"), channel_info(is_private=True, is_member=False),
+     channel_info(is_archived=True, is_member=True)],
+    ids=["private-without-the-bot", "private-not-a-member", "archived"],
+)  # fmt: skip
+async def test_a_channel_the_bot_cannot_post_in_is_refused_in_the_modal(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, answer: Any
+) -> None:
+    slack.answer_api("conversations.info", answer)
+    status, body = await send(rk_bot, picker.view_submission(ALLOWED, meeting(1), "G0SECRET"))
+    assert status == 200
+    errors = json.loads(body)["errors"]
+    assert list(errors) == ["channel"] and "/invite" in errors["channel"]
+    assert meeting(1) in rk.live and rk.catalog.streams  # nothing stopped
+    [asked] = slack.calls("conversations.info")
+    assert asked.data["channel"] == "G0SECRET"
+
+
+async def test_a_public_channel_the_bot_is_not_in_is_accepted(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    slack.answer_api("conversations.info", channel_info(is_private=False, is_member=False))
+    status, body = await send(rk_bot, picker.view_submission(ALLOWED, meeting(1), "C0PUBLIC"))
+    assert (status, body) == (200, "")  # chat:write.public covers it
+    [post] = await slack.wait_calls("chat.postMessage")
+    assert post.data["channel"] == "C0PUBLIC"
+
+
+async def test_a_post_that_fails_after_the_stop_reaches_the_person_by_direct_message(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    slack.answer_api("chat.postMessage", slack_error("not_in_channel"))
+    await send(rk_bot, picker.view_submission(ALLOWED, meeting(1), "C0ANNOUNCE"))
+    first, dm = await slack.wait_calls("chat.postMessage", 2)
+    assert first.data["channel"] == "C0ANNOUNCE"
+    assert dm.data["channel"] == ALLOWED  # the app's Messages tab with the person
+    assert "stopped the livestream" in dm.data["text"] and meeting(1) in dm.data["text"]
+    assert meeting(1) not in rk.live
+    assert slack.calls("chat.postEphemeral") == []
+    assert "reply_failed" not in [line["event"] for line in logs.audit()]
+
+
+async def test_when_nobody_can_be_told_the_audit_says_reply_failed(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
+) -> None:
+    slack.answer_api("chat.postMessage", *[slack_error("not_in_channel")] * 2)
+    await send(rk_bot, picker.view_submission(ALLOWED, meeting(1), "C0ANNOUNCE"))
+    await logs.wait_for(lambda w: any(a["event"] == "reply_failed" for a in w.audit()))
+    [stop] = [a for a in logs.audit() if a["event"] == "stop"]
+    [failed] = [a for a in logs.audit() if a["event"] == "reply_failed"]
+    assert failed["request_id"] == stop["request_id"]
+    assert meeting(1) not in rk.live
+
+
+async def test_title_reads_behind_the_picker_are_paced(
+    rk_bot: RunningBot, rk: StandInRealtimeKit
+) -> None:
+    for n in range(10, 40):
+        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+    arrived: list[float] = []
+    five = asyncio.Event()
+
+    async def timed(request: web.Request) -> web.StreamResponse:
+        arrived.append(time.monotonic())
+        if len(arrived) >= 5:
+            five.set()
+        meeting_id = request.match_info["meeting"]
+        data = {"id": meeting_id, "title": rk.catalog.titles[meeting_id]}
+        return web.json_response({"success": True, "data": data})
+
+    rk.catalog.meeting_answers.extend([timed] * 33)
+    await suggest(rk_bot, "room")
+    await asyncio.wait_for(five.wait(), 5)
+    # finding.TITLE_WARM_PER_SECOND = 4: five reads start over at least a second
+    assert arrived[4] - arrived[0] >= 0.95

@@ -4,10 +4,13 @@ naming the candidates."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from typing import Any
 
 import pytest
+from aiohttp import web
 
 from bot.demo.standins import StandInRealtimeKit
 from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot
@@ -124,3 +127,41 @@ async def test_a_redelivered_step_by_name_neither_searches_again_nor_fails(
     await logs.wait_for(lambda w: any("ignored a redelivery" in line for line in w.lines()))
     assert not slack.calls("functions.completeError")
     assert [line["event"] for line in logs.audit()] == ["find", "stop"]
+
+
+async def test_a_search_by_name_does_not_wait_for_every_title(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    for n in range(3, 43):
+        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+    never = asyncio.Event()
+
+    async def hanging(_: web.Request) -> web.StreamResponse:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    rk.catalog.meeting_answers.extend([hanging] * 50)
+    sent = time.monotonic()
+    await rk_bot.step(by_name("room 7"))
+    [done] = await slack.wait_calls("functions.completeSuccess", within=3.0)
+    assert time.monotonic() - sent < 3.0  # within Slack's patience, titles or not
+    assert meeting(7) not in rk.live and len(rk.live) == 41
+    assert meeting(7) in json.dumps(done.data["outputs"])
+    never.set()
+
+
+async def test_a_search_that_could_not_read_every_title_in_time_says_so(
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+) -> None:
+    never = asyncio.Event()
+
+    async def hanging(_: web.Request) -> web.StreamResponse:
+        await never.wait()
+        raise AssertionError("unreachable")
+
+    rk.catalog.meeting_answers.extend([hanging] * 2)
+    await rk_bot.step(by_name("Town hall"))
+    [failed] = await slack.wait_calls("functions.completeError", within=3.0)
+    assert "the titles of 2 meetings are still being read" in failed.data["error"]
+    assert rk.live == {meeting(1), meeting(2)}
+    never.set()

@@ -1,10 +1,12 @@
-"""Everything the doors send to Slack: response_url posts and channel posts."""
+"""Everything the doors send to Slack: response_url posts, channel posts and, when a
+channel post fails, a direct message from the app."""
 
 from __future__ import annotations
 
 import logging
 
 import aiohttp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -83,3 +85,40 @@ class Outbox:
         await (client or self.client).chat_postMessage(
             channel=channel_id, text=reply.text, blocks=reply.blocks
         )
+
+    async def post_or_dm(
+        self, channel_id: str | None, user_id: str, reply: Reply, request_id: str | None = None
+    ) -> None:
+        """Post in the channel (only to `user_id`, when the reply is not public); if that
+        fails, a direct message from the app (its Messages tab); audited when neither
+        lands."""
+        if channel_id is not None:
+            try:
+                if reply.public:
+                    await self.post(channel_id, reply)
+                else:
+                    await self.client.chat_postEphemeral(
+                        channel=channel_id, user=user_id, text=reply.text, blocks=reply.blocks
+                    )
+                return
+            except Exception as error:
+                log.warning(
+                    "could not post in %s (%s): telling the person directly", channel_id,
+                    _reason(error), extra={"request_id": request_id},
+                )  # fmt: skip
+        try:
+            await self.post(user_id, reply)
+        except Exception as error:
+            log.warning(
+                "could not tell the person: %s", _reason(error), extra={"request_id": request_id}
+            )
+            audit.write(
+                "reply_failed", request_id=request_id, via="chat.postMessage", error=_reason(error)
+            )
+
+
+def _reason(error: Exception) -> str:
+    """Slack's error code, or the kind of failure."""
+    if isinstance(error, SlackApiError):
+        return str(error.response.get("error") or "slack_error")
+    return type(error).__name__

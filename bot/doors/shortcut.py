@@ -3,8 +3,11 @@ and a channel to announce the outcome in.
 
 Slack gives each of these 3 s: the shortcut is acked and the modal opened at once
 (nothing waits for the API); type-ahead options come from a list cached for a few
-seconds; a submission is checked (access, before the ack, so that a refusal shows in
-the modal) and then stopped through the same StopService as every other door."""
+seconds and the titles already known (never waiting for a title read); a submission
+is checked (access, and that the bot can post in the channel picked, before the ack,
+so that a refusal shows in the modal) and then stopped through the same StopService
+as every other door. A post that still fails reaches the person as a direct message
+from the app."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ import logging
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import messages
@@ -28,6 +32,7 @@ from bot.messages.live import (
     PICK_ACTION_ID,
     STREAM_BLOCK_ID,
     access_unchecked,
+    cannot_post,
     modal_errors,
     picker_modal,
     picker_options,
@@ -39,6 +44,7 @@ log = logging.getLogger(__name__)
 CALLBACK_ID = "stop_livestream_shortcut"
 # Within Slack's 3 s for options and submissions, with room for the round trip.
 ACCESS_WITHIN_SECONDS = 1.0
+CHANNEL_WITHIN_SECONDS = 0.8  # within the access check's time, which runs beside it
 SUGGEST_WITHIN_SECONDS = 1.5
 
 
@@ -106,25 +112,22 @@ def register(
             channel_id=channel_id,
         )
         # Checked before the ack: only the ack can show a refusal in the modal.
+        checks = asyncio.gather(service.may_stop(request), can_post(outbox, channel_id))
         try:
-            refused = await asyncio.wait_for(service.may_stop(request), ACCESS_WITHIN_SECONDS)
+            refused, postable = await asyncio.wait_for(checks, ACCESS_WITHIN_SECONDS)
         except TimeoutError:
             await ack(response_action="errors", errors=access_unchecked())
             return
         if refused is not None:
             await ack(response_action="errors", errors=modal_errors(refused))
             return
+        if not postable:
+            await ack(response_action="errors", errors=cannot_post())
+            return
         await ack()
 
         async def deliver(reply: Reply, request_id: str | None = None) -> None:
-            if reply.public and channel_id is not None:
-                await outbox.post(channel_id, reply)
-            elif channel_id is not None:
-                await outbox.client.chat_postEphemeral(
-                    channel=channel_id, user=user_id, text=reply.text, blocks=reply.blocks
-                )
-            else:
-                await outbox.post(user_id, reply)
+            await outbox.post_or_dm(channel_id, user_id, reply, request_id)
 
         async def work() -> None:
             outcome, read = await stop_named(service, finder, request)
@@ -132,3 +135,26 @@ def register(
                 await deliver(messages.render(outcome, read), outcome.request_id)
 
         background.run(work(), deliver)
+
+
+async def can_post(outbox: Outbox, channel_id: str | None) -> bool:
+    """False when Slack says the bot cannot post in the channel: archived, or private
+    without the bot (a public one needs no invitation: chat:write.public). True when
+    Slack does not say in time: a post that fails then goes to the person directly."""
+    if channel_id is None:
+        return True
+    try:
+        async with asyncio.timeout(CHANNEL_WITHIN_SECONDS):
+            info = await outbox.client.conversations_info(channel=channel_id)
+    except SlackApiError as error:  # a private channel without the bot is "not found"
+        return bool(error.response.get("error") != "channel_not_found")
+    except Exception:
+        log.warning("could not check channel %s before the stop", channel_id, exc_info=True)
+        return True
+    channel = info.get("channel")
+    if not isinstance(channel, dict):
+        return True
+    return bool(
+        not channel.get("is_archived")
+        and (channel.get("is_member") or not channel.get("is_private"))
+    )

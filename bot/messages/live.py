@@ -219,6 +219,14 @@ def access_unchecked() -> dict[str, str]:
     return {STREAM_BLOCK_ID: "Could not check your access in time. Try again in a moment."}
 
 
+def cannot_post() -> dict[str, str]:
+    """For a channel the bot cannot post in (private without it, or archived)."""
+    return {
+        CHANNEL_BLOCK_ID: "The bot cannot post in this channel: invite it there "
+        "(/invite @Stop Livestream), or pick another channel."
+    }
+
+
 # ------------------------------------------------------------------ workflow by name
 
 
@@ -236,6 +244,9 @@ def no_match(outcome: NoMatch) -> str:
     more = outcome.total - len(outcome.candidates)
     rest = f"; and {more} more" if more > 0 else ""
     which = "They are" if outcome.several else "Live now"
+    if outcome.unread:
+        plural = "s" if outcome.unread != 1 else ""
+        said += f" (the titles of {outcome.unread} meeting{plural} are still being read: try again soon)"
     return f"{said}. {which}: {shown}{rest}. Give the meeting ID instead, or use `{COMMAND} list`."
 
 
