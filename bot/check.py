@@ -36,7 +36,8 @@ _SLACK_TOKEN_FIXES = {
     "not_allowed_token_type": "this is the wrong kind of token",
     "missing_scope": "the token lacks a scope this call needs",
 }
-NEEDED_SCOPES = ("commands", "chat:write", "chat:write.public")
+# channels:read and groups:read: the shortcut checks it can post in the chosen channel.
+NEEDED_SCOPES = ("commands", "chat:write", "chat:write.public", "channels:read", "groups:read")
 STATE_PING_SECONDS = 2.0
 
 

@@ -156,7 +156,7 @@ async def test_missing_scopes_are_named(
     cloudflare.then(ACTIVE, MEETINGS)
     code, out = await check(env, tmp_path)
     assert code == 1
-    assert "lacks the scopes chat:write.public" in out
+    assert "lacks the scopes chat:write.public, channels:read, groups:read" in out
 
 
 async def test_unreachable_services_are_reported(env: dict[str, str], tmp_path: Path) -> None:
