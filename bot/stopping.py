@@ -173,8 +173,8 @@ def api_status(result: StopResult) -> int | None:
     match result:
         case Stopped(status=status) | ApiError(status=status) | UnexpectedResponse(status=status):
             return status
-        case RateLimited():
-            return 429
+        case RateLimited(sent=sent):
+            return 429 if sent else None
         case NoActiveLivestream():
             return 404
         case TimedOut() | Unreachable() | Unconfirmed() | NotSent():
@@ -192,6 +192,8 @@ def outcome_name(result: StopResult) -> str:
             return "not_live"
         case ApiError():
             return "api_error"
+        case RateLimited(sent=False):
+            return "held_back"
         case RateLimited():
             return "rate_limited"
         case TimedOut():
@@ -260,6 +262,7 @@ class StopService:
         request_id = new_request_id()
         attempt = AttemptAudit("stop", request, request_id)
         meeting_id: MeetingId | None = None
+        press: str | None = None
         try:
             admitted = await self._admit(request, request_id, attempt, limited=True)
             if not isinstance(admitted, Admitted):
@@ -271,7 +274,7 @@ class StopService:
             if press is not None:
                 record = _press_record(request.user_id, pressed_at, None)
                 before, kept = await self.state.remember(press, record, PRESS_MEMORY_SECONDS)
-                if before is not None:
+                if before:  # "" is a press that did nothing, forgotten
                     again = _already_pressed(request_id, meeting_id, before)
                     attempt.write(meeting_id, "already_pressed", pressed_by=again.by, state=kept)
                     return again
@@ -284,9 +287,12 @@ class StopService:
             attempt.write(meeting_id, "allowed", outcome="interrupted")
             raise
         except Exception as error:
+            await self._forget(press)
             raise self._crashed(request_id, attempt, meeting_id) from error
         result = flight.value
-        if press is not None:
+        if press is not None and not _was_sent(result):
+            await self._forget(press)  # nothing was done: the button may act again
+        elif press is not None:
             record = _press_record(request.user_id, pressed_at, result)
             await self.state.remember(press, record, PRESS_MEMORY_SECONDS, replace=True)
         places = (where, admitted.where, flight.where)
@@ -370,17 +376,42 @@ class StopService:
             _log_redelivery(delivery_ids)
         return fresh
 
+    async def _forget(self, press: str | None) -> None:
+        """Let a button act again (its press did nothing)."""
+        if press is not None:
+            await self.state.remember(press, "", 0.001, replace=True)
+
     async def _stop_once(self, meeting_id: MeetingId) -> Flight[StopResult]:
         """The API call for `meeting_id`: requests for a meeting already being stopped,
         here or in another copy, share that call."""
-        flight = await self.state.run_once(
-            f"stop:{meeting_id}",
-            lambda: self._client.stop_livestream(meeting_id),
-            encode_result,
-            decode_result,
-            lock_ttl=self._lock_ttl,
-        )
-        return flight
+        try:
+            return await self.state.run_once(
+                f"stop:{meeting_id}", lambda: self._sent(meeting_id), encode_result,
+                decode_result, lock_ttl=self._lock_ttl,
+            )  # fmt: skip
+        except _Unsent as unsent:
+            return Flight(unsent.result, False, "local")
+
+    async def _sent(self, meeting_id: MeetingId) -> StopResult:
+        """The stop's result; a stop this copy never sent is raised, so that copies waiting
+        for it are not told its reason (this copy's shutdown) but make the call themselves."""
+        result = await self._client.stop_livestream(meeting_id)
+        if not _was_sent(result):
+            raise _Unsent(result)
+        return result
+
+
+class _Unsent(Exception):
+    def __init__(self, result: StopResult) -> None:
+        super().__init__("the stop was not sent")
+        self.result = result
+
+
+def _was_sent(result: StopResult) -> bool:
+    """False when the bot never sent the request (nothing was changed)."""
+    return not isinstance(result, NotSent) and not (
+        isinstance(result, RateLimited) and not result.sent
+    )
 
 
 def _press_record(user_id: str, at: float, result: StopResult | None) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 
 from bot import messages
 from tests.conftest import (
@@ -15,7 +16,7 @@ from tests.conftest import (
     RunningBot,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
+from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_json
 
 
 async def test_allowed_click_stops_and_posts_to_the_channel(
@@ -93,3 +94,18 @@ async def test_the_same_button_pressed_twice_calls_once_and_tells_the_second_pre
     await bot.click(payloads.button_value(MEETING, time.time() - 5), response="other")
     await bot.slack.wait_responses(1, "other")
     assert len(cloudflare.stop_calls) == 2
+
+
+async def test_a_press_that_sent_nothing_leaves_its_button_able_to_act(
+    bot: RunningBot, cloudflare: FakeCloudflare, logs: LogWatch
+) -> None:
+    cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "30"}))
+    await bot.command(str(uuid.uuid4()), response="paused")  # pauses every call for 30 s
+    assert "retry in 30 s" in (await bot.slack.wait_responses(2, "paused"))[-1]["text"]
+    value = payloads.button_value(MEETING)
+    for name in ("first", "again"):
+        await bot.click(value, response=name)
+        outcome = (await bot.slack.wait_responses(1, name))[-1]
+        assert "not sent" in outcome["text"] and "already" not in outcome["text"]
+    presses = [r for r in logs.audit() if r["meeting_id"] == MEETING]
+    assert [(r["decision"], r["outcome"]) for r in presses] == [("allowed", "held_back")] * 2

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
+from redis.asyncio import Redis
 
 from bot import server
 from bot.config import load_settings
@@ -18,8 +19,9 @@ from bot.realtimekit import client as client_module
 from bot.realtimekit import pacing
 from bot.state import open_state
 from tests.conftest import LogWatch, RunningBot, StartBot
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_success
+from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_raw, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
+from tests.test_replicas import copies_waiting
 
 __all__ = ["valkey"]  # the fixture, imported so pytest finds it
 
@@ -110,7 +112,7 @@ async def test_copies_sharing_a_store_share_one_api_budget(
 
 
 async def test_a_long_429_pauses_every_copy_until_its_retry_after(
-    start_bot: StartBot, cloudflare: FakeCloudflare, valkey: ValkeyServer
+    start_bot: StartBot, cloudflare: FakeCloudflare, valkey: ValkeyServer, logs: LogWatch
 ) -> None:
     first, second = [await start_bot(STATE_URL=valkey.url) for _ in range(2)]
     cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "30"}))
@@ -119,8 +121,98 @@ async def test_a_long_429_pauses_every_copy_until_its_retry_after(
     calls = len(cloudflare.recorder.received)
     await second.command(str(uuid.uuid4()), response="second")
     told = (await outcome_of(second, "second"))["text"]
-    assert "rate limited" in told
+    assert "not sent: the bot is holding calls to Cloudflare back" in told
+    assert "rate limited by Cloudflare" not in told  # Cloudflare was not asked
     assert len(cloudflare.recorder.received) == calls  # the API was not asked again
+    [held] = [r for r in logs.audit() if r["event"] == "stop" and r["outcome"] == "held_back"]
+    assert held["api_status"] is None
+
+
+async def test_a_retry_after_of_a_day_pauses_the_copies_ten_minutes_at_most(
+    start_bot: StartBot, cloudflare: FakeCloudflare, valkey: ValkeyServer
+) -> None:
+    bot = await start_bot(STATE_URL=valkey.url)
+    cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "86400"}))
+    await bot.command(str(uuid.uuid4()), response="first")
+    await outcome_of(bot, "first")
+    raw = Redis.from_url(valkey.url)
+    try:
+        [paused] = [k async for k in raw.scan_iter("*api-paused*")]
+        assert 0 < await raw.pttl(paused) <= client_module.MAX_PAUSE_SECONDS * 1000
+    finally:
+        await raw.aclose()
+
+
+async def serve(
+    env: dict[str, str], **overrides: str
+) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
+    """A bot whose shutdown the test starts (set the event), as SIGTERM would."""
+    settings = load_settings({**env, "CLOUDFLARE_TIMEOUT_SECONDS": "10", **overrides}, "http")
+    stop = asyncio.Event()
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(server.serve_http(settings, "127.0.0.1", 0, stop, started))
+    port = await asyncio.wait_for(started, 10)
+    return f"http://127.0.0.1:{port}", stop, serving
+
+
+async def test_a_stop_a_copy_never_sent_is_made_by_the_copy_waiting_for_it(
+    env: dict[str, str],
+    start_bot: StartBot,
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    logs: LogWatch,
+    valkey: ValkeyServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "SHUTDOWN_GRACE_SECONDS", 0.2)
+    url, stop, serving = await serve(env, CLOUDFLARE_MAX_CONCURRENCY="1", STATE_URL=valkey.url)
+    other = await start_bot(STATE_URL=valkey.url, CLOUDFLARE_TIMEOUT_SECONDS="10")
+    answer = asyncio.Event()
+    cloudflare.default = cloudflare.gated(answer, cf_success())
+    sent, queued = str(uuid.uuid4()), str(uuid.uuid4())
+    async with aiohttp.ClientSession() as session:
+        bot = RunningBot(url, slack, session)
+        await bot.command(sent, response="sent")
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+        await bot.command(queued, response="queued")  # waits for the one slot
+        await other.command(queued, response="other")  # waits for the copy holding it
+        await copies_waiting(valkey, queued)
+        stop.set()  # the first copy shuts down: its queued stop is never sent
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 2, 5)
+        answer.set()
+        await asyncio.wait_for(serving, 5)
+    assert "Stopped live stream successfully" in (await outcome_of(other, "other"))["text"]
+    assert "not sent" in slack.responses("queued")[-1]["text"]
+    outcomes = sorted(
+        r["outcome"] for r in logs.audit() if r["event"] == "stop" and r["meeting_id"] == queued
+    )
+    assert outcomes == ["not_sent", "stopped"]
+
+
+async def test_a_lost_answer_whose_check_cannot_be_sent_at_shutdown_says_what_is_known(
+    env: dict[str, str],
+    cloudflare: FakeCloudflare,
+    slack: FakeSlack,
+    logs: LogWatch,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(server, "SHUTDOWN_GRACE_SECONDS", 2.0)
+    url, stop, serving = await serve(env)
+    answer = asyncio.Event()
+    cloudflare.then(cloudflare.gated(answer, cf_raw(504, b"")))
+    meeting = str(uuid.uuid4())
+    async with aiohttp.ClientSession() as session:
+        bot = RunningBot(url, slack, session)
+        await bot.command(meeting, response="cmd")
+        await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+        stop.set()  # shutting down while the stop is in flight; then its answer is lost
+        await logs.wait_for(lambda w: any("shutting down" in line for line in w.lines()))
+        answer.set()
+        await asyncio.wait_for(serving, 5)
+    told = slack.responses("cmd")[-1]["text"]
+    assert "answer was lost (HTTP 504" in told and "may or may not have stopped" in told
+    assert "not sent" not in told  # the stop was sent: only the check was not
+    assert audit_of(logs, meeting)["outcome"] == "unconfirmed"
 
 
 async def test_while_the_store_is_down_each_copy_paces_its_own_calls(

@@ -131,6 +131,12 @@ def describe_failure(failure: StopFailure) -> str:
             )
         case ApiError(status=status, message=message):
             return f"the API answered: {escape(message)} (HTTP {status})"
+        case RateLimited(retry_after=seconds, sent=False):
+            return (
+                "not sent: the bot is holding calls to Cloudflare back (its API budget is used "
+                "up, or Cloudflare asked it to pause), so nothing was changed; retry in "
+                f"{_seconds(seconds or 60)}"
+            )
         case RateLimited(retry_after=seconds):
             if seconds is None:
                 return "rate limited by Cloudflare; wait a minute before retrying"
@@ -148,6 +154,11 @@ def describe_failure(failure: StopFailure) -> str:
             return f"unexpected response from the API (HTTP {status})"
         case NotSent():
             return "not sent, as the bot is restarting, so nothing was changed: try again"
+        case Unconfirmed(lost=lost, check=NotSent()):
+            return (
+                f"Cloudflare's answer was lost ({describe_lost(lost)}) and the bot is "
+                "restarting, so it could not check the livestream: it may or may not have stopped"
+            )
         case Unconfirmed(lost=lost, check=check):
             return (
                 f"Cloudflare's answer was lost ({describe_lost(lost)}) and checking the "

@@ -58,6 +58,9 @@ from bot.state import MemoryState, State
 # stop under way when the bot is told to stop still gets its answer and its audit line.
 # Waiting for a turn before that (a connection slot, the API's budget) is queueing.
 CALL_BUDGET_SECONDS = 20.0
+# A 429's Retry-After pauses every copy's calls through the store: at most this long, so
+# one odd header cannot silence the bot (and copies started later) for a day.
+MAX_PAUSE_SECONDS = 600.0
 # Pages of the livestream list: enough for any real app, bounded against a loop.
 LIST_PAGE_SIZE = 100
 LIST_MAX_PAGES = 50
@@ -278,7 +281,7 @@ class RealtimeKitClient:
                     wait = wait if retry_after is None else retry_after
                     # Over the limit every call is refused: hold them all, in every copy,
                     # not just this one.
-                    await self._state.pause_calls(wait)
+                    await self._state.pause_calls(min(wait, MAX_PAUSE_SECONDS))
                     if wait > self._max_retry_after:
                         return last  # the caller decides whether to wait (a batch does)
                 elif not (idempotent and last.status in _LOST_STATUSES):
@@ -303,7 +306,7 @@ class RealtimeKitClient:
                     wait = await self._pace()
                     self._queued.discard(queued)
                     if wait is not None:
-                        return RateLimited(wait)
+                        return RateLimited(wait, sent=False)
                     budget = _BUDGET.get()
                     if budget is not None and budget.when() is None:
                         budget.reschedule(asyncio.get_running_loop().time() + self._budget)

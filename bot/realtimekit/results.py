@@ -49,9 +49,12 @@ class ApiError:
 
 @dataclass(frozen=True)
 class RateLimited:
-    """Cloudflare asked us to wait longer than we are willing to retry for."""
+    """Cloudflare asked us to wait longer than we are willing to retry for; or, not
+    `sent`, the bot held the request back (the API budget is used up, or every copy is
+    paused after a 429), so nothing was sent."""
 
     retry_after: float | None
+    sent: bool = True
 
 
 @dataclass(frozen=True)
