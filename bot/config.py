@@ -175,11 +175,8 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         log_format=read.choice("LOG_FORMAT", _LOG_FORMATS, "text", "text or json"),
         cloudflare_api_base_url=read.url(
             "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, "Cloudflare API token"
-        ).rstrip("/"),
-        slack_api_url=read.url(
-            "SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack bot token"
-        ).removesuffix("/")
-        + "/",
+        ),
+        slack_api_url=read.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack bot token") + "/",
         cloudflare_timeout_seconds=read.number("CLOUDFLARE_TIMEOUT_SECONDS", 10.0, 0.1, 120.0),
         cloudflare_max_concurrency=read.number("CLOUDFLARE_MAX_CONCURRENCY", 50, 1, 1000),
         port=read.number("PORT", 3000, 1, 65535),
@@ -303,7 +300,7 @@ class _Reader:
         return value
 
     def url(self, name: str, default: str, carries: str) -> str:
-        """An https:// URL, or http:// to a loopback host only: it carries a token."""
+        """An https:// URL (http:// only to loopback: it carries a token), without a final /."""
         value = self.text(name) or default
         if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
             self.problems.append(f"{name} must be an http:// or https:// URL")
@@ -319,7 +316,7 @@ class _Reader:
                 "network in clear (http:// is allowed only to a loopback host: 127.0.0.0/8, ::1 "
                 "or localhost)"
             )
-        return value
+        return value.rstrip("/")
 
     def state_url(self) -> str:
         """STATE_URL, which may hold a password: no problem may include any part of it."""

@@ -49,6 +49,7 @@ PRESS_MEMORY_SECONDS = BUTTON_LIFETIME_SECONDS + 60.0
 # presumed dead and another may call the API for that meeting.
 STOP_LOCK_SECONDS = CALL_BUDGET_SECONDS + 5.0
 
+
 @dataclass(frozen=True)
 class StopRequest:
     """What a door hands the use case: who asked, from where, for what text.

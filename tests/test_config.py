@@ -71,6 +71,14 @@ def test_malformed_user_ids_are_rejected() -> None:
     assert "ALLOWED_USER_IDS" in problem and "alice" not in problem
 
 
+@pytest.mark.parametrize("user_id", ["B0BOT", "U" + "0" * 31, "u01"])
+def test_an_allowed_id_no_request_could_carry_is_refused(user_id: str) -> None:
+    # The same shapes the use case checks a request's IDs with (bot.slack_ids).
+    [problem] = problems({**GOOD, "ALLOWED_USER_IDS": f"U01 {user_id}"})
+    assert problem.startswith("ALLOWED_USER_IDS has 1 entry that is not Slack user IDs")
+    assert load_settings({**GOOD, "ALLOWED_USER_IDS": "U" + "0" * 30}, "http")
+
+
 def test_socket_mode_needs_an_app_token_but_no_signing_secret() -> None:
     env = {k: v for k, v in GOOD.items() if k != "SLACK_SIGNING_SECRET"}
     [problem] = problems(env, "socket")
