@@ -1,8 +1,5 @@
-"""Settings from the environment and `.env`, validated in one place.
-
-Every problem is collected and reported at once, naming the variable and what
-is wrong with it, never its value.
-"""
+"""Settings from the environment and `.env`, validated in one place: every problem is
+reported at once, naming the variable and what is wrong with it, never its value."""
 
 from __future__ import annotations
 
@@ -108,28 +105,24 @@ class Settings:
     log_format: LogFormat = "text"
 
 
-def read_environment(
-    env_file: str | os.PathLike[str] | None = ".env", *, must_exist: bool = False
-) -> dict[str, str]:
-    """The process environment over the `.env` file: where both set a variable, the
-    real environment wins. A missing file is fine unless `must_exist`; a file that
-    cannot be read as UTF-8 text raises ConfigError naming it."""
+def read_environment(env_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The process environment over a dotenv file, `env_file` (which must exist) or else
+    `.env` if there is one: where both set a variable, the real environment wins. A file
+    that cannot be read as UTF-8 text raises ConfigError naming it."""
+    path = Path(env_file or ".env")
     merged: dict[str, str] = {}
-    if env_file is not None:
-        path = Path(env_file)
-        if path.is_file():
-            try:
-                values = dotenv_values(path, encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError([f"{path} is not UTF-8 text"]) from None
-            except OSError as error:
-                raise ConfigError([f"{path} cannot be read: {error.strerror}"]) from None
-            merged.update({k: v for k, v in values.items() if v is not None})
-        elif must_exist:
-            what = "is not a file" if path.exists() else "does not exist"
-            raise ConfigError([f"the env file {path} {what}"])
-    merged.update(os.environ)
-    return merged
+    if path.is_file():
+        try:
+            values = dotenv_values(path, encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError([f"{path} is not UTF-8 text"]) from None
+        except OSError as error:
+            raise ConfigError([f"{path} cannot be read: {error.strerror}"]) from None
+        merged.update({k: v for k, v in values.items() if v is not None})
+    elif env_file is not None:  # a typo in --env-file would otherwise go unnoticed
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError([f"the env file {path} {what}"])
+    return merged | dict(os.environ)
 
 
 def default_mode(env: Mapping[str, str]) -> Mode:
@@ -161,8 +154,8 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     # Keyword arguments are read in this order, and their problems listed in it.
     settings = Settings(
         slack_bot_token=Secret(bot_token),
-        slack_signing_secret=_secret(signing_secret),
-        slack_app_token=_secret(app_token),
+        slack_signing_secret=Secret(signing_secret) if signing_secret else None,
+        slack_app_token=Secret(app_token) if app_token else None,
         cloudflare_api_token=Secret(api_token),
         cloudflare_account_id=account_id,
         realtimekit_app_id=app_id,
@@ -184,7 +177,7 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         slack_timeout_seconds=read.number("SLACK_TIMEOUT_SECONDS", 10.0, 0.1, 60.0),
         metrics_port=read.number("METRICS_PORT", None, 1, 65535),
         stop_lock_seconds=read.number("STOP_LOCK_SECONDS", None, 0.5, 600.0),
-        state_url=_secret(read.state_url()),
+        state_url=read.state_url(),
         require_confirmation=read.choice("REQUIRE_CONFIRMATION", _BOOLEANS, False, "true or false"),
         audit_log_file=read.text("AUDIT_LOG_FILE") or None,
     )
@@ -318,7 +311,7 @@ class _Reader:
             )
         return value.rstrip("/")
 
-    def state_url(self) -> str:
+    def state_url(self) -> Secret | None:
         """STATE_URL, which may hold a password: no problem may include any part of it."""
         value = self.text("STATE_URL")
         schemes = "a redis://, rediss:// or unix:// URL"
@@ -327,9 +320,9 @@ class _Reader:
             port = parts.port
         except ValueError:
             self.problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
-            return value
+            return None
         if not value:
-            return value
+            return None
         if parts.scheme not in _STATE_SCHEMES or re.search(r"\s", value):
             self.problems.append(f"STATE_URL must be {schemes}")
         elif parts.scheme == "unix" and not parts.path:
@@ -338,11 +331,7 @@ class _Reader:
             )
         elif port == 0:
             self.problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
-        return value
-
-
-def _secret(value: str) -> Secret | None:
-    return Secret(value) if value else None
+        return Secret(value)
 
 
 def _is_loopback(host: str) -> bool:
