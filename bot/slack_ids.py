@@ -1,8 +1,6 @@
 """The shapes of Slack IDs, defined once: the settings check their lists with them, the use
 cases a request's IDs, so nothing else can reach mrkdwn as `<@...>`."""
 
-from __future__ import annotations
-
 import re
 
 
