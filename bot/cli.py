@@ -61,11 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "demo":
         return asyncio.run(run_demo())
-    # An --env-file given by name must exist: a typo would otherwise go unnoticed.
-    env_file = args.env_file or ".env"
-    must_exist = args.env_file is not None
     try:
-        env = read_environment(env_file, must_exist=must_exist)
+        env = read_environment(args.env_file)
     except ConfigError as error:
         return config_problems(error)
     if args.command == "check":
@@ -91,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
 
     def reload() -> Settings:
-        return load_settings(read_environment(env_file, must_exist=must_exist), mode)
+        return load_settings(read_environment(args.env_file), mode)
 
     async def run() -> None:
         stop, hurry = stop_on_signals()
@@ -124,17 +121,13 @@ def secrets_of(env: Mapping[str, str]) -> list[str]:
     STATE_URL its password too, as written and decoded, since a client may log it
     apart from the URL."""
     # .env.example's placeholders (xapp-...) are hints about a secret's shape, not secrets.
-    values = [env[name].strip() for name in SECRET_VARIABLES if env.get(name, "").strip()]
-    values = [value for value in values if not is_placeholder(value)]
-    state_url = env.get("STATE_URL", "").strip()
-    if state_url:
-        try:
-            password = urlsplit(state_url).password
-        except ValueError:  # load_settings reports the malformed URL
-            password = None
-        if password:
-            values += [password, unquote(password)]
-    return values
+    values = [env.get(name, "").strip() for name in SECRET_VARIABLES]
+    values = [value for value in values if value and not is_placeholder(value)]
+    try:
+        password = urlsplit(env.get("STATE_URL", "").strip()).password
+    except ValueError:  # load_settings reports the malformed URL
+        password = None
+    return values + ([password, unquote(password)] if password else [])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,8 +1,5 @@
-"""Settings from the environment and `.env`, validated in one place.
-
-Every problem is collected and reported at once, naming the variable and what
-is wrong with it, never its value.
-"""
+"""Settings from the environment and `.env`, validated in one place: every problem is
+reported at once, naming the variable and what is wrong with it, never its value."""
 
 from __future__ import annotations
 
@@ -17,17 +14,22 @@ from urllib.parse import urlsplit
 
 from dotenv import dotenv_values
 
+from bot.slack_ids import CHANNEL_ID, GROUP_ID, USER_ID
+
 Mode = Literal["http", "socket"]
 LogFormat = Literal["text", "json"]
 _N = TypeVar("_N", int, float)
+_D = TypeVar("_D")
 
 DEFAULT_API_BASE_URL = "https://api.cloudflare.com/client/v4"
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
-_USER_ID = re.compile(r"[UW][A-Z0-9]{2,}", re.ASCII)
+_USERS = (USER_ID, "Slack user IDs (U... or W...)")
+_GROUPS = (GROUP_ID, "user group IDs (S...)")
+_CHANNELS = (CHANNEL_ID, "channel IDs (C..., G... or D...)")
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-_GROUP_ID = re.compile(r"S[A-Z0-9]{2,}", re.ASCII)
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,}", re.ASCII)
+_LOG_LEVELS = {level.lower(): level for level in ("DEBUG", "INFO", "WARNING", "ERROR")}
+_LOG_FORMATS: dict[str, LogFormat] = {"text": "text", "json": "json"}
 # Anything that ends up in the API path must not be able to change it.
 _PATH_SAFE_ID = re.compile(r"[A-Za-z0-9_-]{1,32}", re.ASCII)
 # .env.example's placeholders: a token holding "..." and these IDs were never filled in.
@@ -103,28 +105,24 @@ class Settings:
     log_format: LogFormat = "text"
 
 
-def read_environment(
-    env_file: str | os.PathLike[str] | None = ".env", *, must_exist: bool = False
-) -> dict[str, str]:
-    """The process environment over the `.env` file: where both set a variable, the
-    real environment wins. A missing file is fine unless `must_exist`; a file that
-    cannot be read as UTF-8 text raises ConfigError naming it."""
+def read_environment(env_file: str | os.PathLike[str] | None = None) -> dict[str, str]:
+    """The process environment over a dotenv file, `env_file` (which must exist) or else
+    `.env` if there is one: where both set a variable, the real environment wins. A file
+    that cannot be read as UTF-8 text raises ConfigError naming it."""
+    path = Path(env_file or ".env")
     merged: dict[str, str] = {}
-    if env_file is not None:
-        path = Path(env_file)
-        if path.is_file():
-            try:
-                values = dotenv_values(path, encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError([f"{path} is not UTF-8 text"]) from None
-            except OSError as error:
-                raise ConfigError([f"{path} cannot be read: {error.strerror}"]) from None
-            merged.update({k: v for k, v in values.items() if v is not None})
-        elif must_exist:
-            what = "is not a file" if path.exists() else "does not exist"
-            raise ConfigError([f"the env file {path} {what}"])
-    merged.update(os.environ)
-    return merged
+    if path.is_file():
+        try:
+            values = dotenv_values(path, encoding="utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError([f"{path} is not UTF-8 text"]) from None
+        except OSError as error:
+            raise ConfigError([f"{path} cannot be read: {error.strerror}"]) from None
+        merged.update({k: v for k, v in values.items() if v is not None})
+    elif env_file is not None:  # a typo in --env-file would otherwise go unnoticed
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ConfigError([f"the env file {path} {what}"])
+    return merged | dict(os.environ)
 
 
 def default_mode(env: Mapping[str, str]) -> Mode:
@@ -141,120 +139,20 @@ def is_placeholder(value: str) -> bool:
 
 def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
     """Validate `env` for running in `mode`; raise ConfigError listing every problem."""
-    problems: list[str] = []
-
-    def text(name: str) -> str:
-        return env.get(name, "").strip()
-
-    def required(name: str, what: str) -> str:
-        value = text(name)
-        if not value:
-            problems.append(f"{name} is not set: {what}")
-        return value
-
-    bot_token = required("SLACK_BOT_TOKEN", "the bot token (xoxb-...) from OAuth & Permissions")
-    if is_placeholder(bot_token):
-        problems.append(_example("SLACK_BOT_TOKEN", "put the Bot User OAuth Token there"))
-    elif bot_token and not bot_token.startswith("xoxb-"):
-        problems.append("SLACK_BOT_TOKEN does not look like a bot token: it must start with xoxb-")
-
-    signing_secret = text("SLACK_SIGNING_SECRET")
-    if is_placeholder(signing_secret):
-        problems.append(_example("SLACK_SIGNING_SECRET", "put the Signing Secret there"))
-    elif mode == "http" and not signing_secret:
-        problems.append(
-            "SLACK_SIGNING_SECRET is not set: HTTP mode needs it to verify requests "
-            "(Basic Information > App Credentials)"
-        )
-
-    app_token = text("SLACK_APP_TOKEN")
-    if is_placeholder(app_token):
-        problems.append(
-            _example(
-                "SLACK_APP_TOKEN",
-                "put an app-level token (xapp-...) there for Socket Mode, or leave it empty "
-                "for HTTP mode",
-            )
-        )
-    elif mode == "socket" and not app_token:
-        problems.append(
-            "SLACK_APP_TOKEN is not set: Socket Mode needs an app-level token (xapp-...) "
-            "with the connections:write scope"
-        )
-    elif app_token and not app_token.startswith("xapp-"):
-        problems.append(
-            "SLACK_APP_TOKEN does not look like an app-level token: it must start with xapp-"
-        )
-
-    api_token = required("CLOUDFLARE_API_TOKEN", "a Cloudflare API token with Realtime permission")
-    if is_placeholder(api_token):
-        problems.append(_example("CLOUDFLARE_API_TOKEN", "put a Cloudflare API token there"))
-    account_id = required("CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account ID")
-    if account_id and not _PATH_SAFE_ID.fullmatch(account_id):
-        problems.append("CLOUDFLARE_ACCOUNT_ID must be at most 32 letters, digits, '-' or '_'")
-    app_id = required("REALTIMEKIT_APP_ID", "the RealtimeKit app ID")
-    if app_id and not _PATH_SAFE_ID.fullmatch(app_id):
-        problems.append("REALTIMEKIT_APP_ID must be at most 32 letters, digits, '-' or '_'")
-
-    users = _ids(env, "ALLOWED_USER_IDS", _USER_ID, "Slack user IDs (U... or W...)", problems)
-    groups = _ids(env, "ALLOWED_USERGROUP_IDS", _GROUP_ID, "user group IDs (S...)", problems)
-    channels = _ids(
-        env, "ALLOWED_CHANNEL_IDS", _CHANNEL_ID, "channel IDs (C..., G... or D...)", problems
-    )
-    if not users and not groups and not any("ALLOWED_" in p for p in problems):
-        problems.append(
+    read = _Reader(env)
+    bot_token, signing_secret, app_token, api_token = _tokens(read, mode)
+    account_id = read.path_id("CLOUDFLARE_ACCOUNT_ID", "the Cloudflare account ID")
+    app_id = read.path_id("REALTIMEKIT_APP_ID", "the RealtimeKit app ID")
+    users = read.ids("ALLOWED_USER_IDS", _USERS)
+    groups = read.ids("ALLOWED_USERGROUP_IDS", _GROUPS)
+    channels = read.ids("ALLOWED_CHANNEL_IDS", _CHANNELS)
+    if not users and not groups and not any("ALLOWED_" in p for p in read.problems):
+        read.problems.append(
             "ALLOWED_USER_IDS is empty: nobody could stop a livestream; list Slack user IDs "
             "(U... or W...), separated by commas or spaces, or set ALLOWED_USERGROUP_IDS"
         )
-    stop_all_users = _ids(
-        env, "ALLOWED_STOP_ALL_USER_IDS", _USER_ID, "Slack user IDs (U... or W...)", problems
-    )
-    stop_all_groups = _ids(
-        env, "ALLOWED_STOP_ALL_USERGROUP_IDS", _GROUP_ID, "user group IDs (S...)", problems
-    )
-    log_level = text("LOG_LEVEL").upper() or "INFO"
-    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-        problems.append("LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
-    log_format: LogFormat = "text"
-    match text("LOG_FORMAT").lower():
-        case "" | "text":
-            pass
-        case "json":
-            log_format = "json"
-        case _:
-            problems.append("LOG_FORMAT must be text or json")
-
-    base_url = _url(
-        env, "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, "Cloudflare API token", problems
-    )
-    slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack bot token", problems)
-    if not slack_url.endswith("/"):
-        slack_url += "/"
-
-    timeout = _number(env, "CLOUDFLARE_TIMEOUT_SECONDS", 10.0, float, 0.1, 120.0, problems)
-    concurrency = _number(env, "CLOUDFLARE_MAX_CONCURRENCY", 50, int, 1, 1000, problems)
-    port = _number(env, "PORT", 3000, int, 1, 65535, problems)
-    per_minute = _number(env, "RATE_LIMIT_PER_USER_PER_MINUTE", 10, int, 0, 10_000, problems)
-    slack_timeout = _number(env, "SLACK_TIMEOUT_SECONDS", 10.0, float, 0.1, 60.0, problems)
-    metrics_port = (
-        _number(env, "METRICS_PORT", 0, int, 1, 65535, problems) if text("METRICS_PORT") else None
-    )
-    stop_lock = (
-        _number(env, "STOP_LOCK_SECONDS", 0.0, float, 0.5, 600.0, problems)
-        if text("STOP_LOCK_SECONDS")
-        else None
-    )
-    state_url = text("STATE_URL")
-    if state_url:
-        _check_state_url(state_url, problems)
-
-    confirm_text = text("REQUIRE_CONFIRMATION").lower() or "false"
-    if confirm_text not in _BOOLEANS:
-        problems.append("REQUIRE_CONFIRMATION must be true or false")
-
-    if problems:
-        raise ConfigError(problems)
-    return Settings(
+    # Keyword arguments are read in this order, and their problems listed in it.
+    settings = Settings(
         slack_bot_token=Secret(bot_token),
         slack_signing_secret=Secret(signing_secret) if signing_secret else None,
         slack_app_token=Secret(app_token) if app_token else None,
@@ -264,109 +162,180 @@ def load_settings(env: Mapping[str, str], mode: Mode) -> Settings:
         allowed_user_ids=users,
         allowed_usergroup_ids=groups,
         allowed_channel_ids=channels or None,
-        rate_limit_per_user_per_minute=int(per_minute),
-        audit_log_file=text("AUDIT_LOG_FILE") or None,
-        log_level=log_level,
-        slack_timeout_seconds=float(slack_timeout),
-        require_confirmation=_BOOLEANS.get(confirm_text, False),
-        cloudflare_api_base_url=base_url.rstrip("/"),
-        slack_api_url=slack_url,
-        cloudflare_timeout_seconds=float(timeout),
-        cloudflare_max_concurrency=int(concurrency),
-        port=int(port),
-        allowed_stop_all_user_ids=stop_all_users,
-        allowed_stop_all_usergroup_ids=stop_all_groups,
-        state_url=Secret(state_url) if state_url else None,
-        metrics_port=metrics_port,
-        stop_lock_seconds=stop_lock,
-        log_format=log_format,
+        allowed_stop_all_user_ids=read.ids("ALLOWED_STOP_ALL_USER_IDS", _USERS),
+        allowed_stop_all_usergroup_ids=read.ids("ALLOWED_STOP_ALL_USERGROUP_IDS", _GROUPS),
+        log_level=read.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", "DEBUG, INFO, WARNING or ERROR"),
+        log_format=read.choice("LOG_FORMAT", _LOG_FORMATS, "text", "text or json"),
+        cloudflare_api_base_url=read.url(
+            "CLOUDFLARE_API_BASE_URL", DEFAULT_API_BASE_URL, "Cloudflare API token"
+        ),
+        slack_api_url=read.url("SLACK_API_URL", DEFAULT_SLACK_API_URL, "Slack bot token") + "/",
+        cloudflare_timeout_seconds=read.number("CLOUDFLARE_TIMEOUT_SECONDS", 10.0, 0.1, 120.0),
+        cloudflare_max_concurrency=read.number("CLOUDFLARE_MAX_CONCURRENCY", 50, 1, 1000),
+        port=read.number("PORT", 3000, 1, 65535),
+        rate_limit_per_user_per_minute=read.number("RATE_LIMIT_PER_USER_PER_MINUTE", 10, 0, 10_000),
+        slack_timeout_seconds=read.number("SLACK_TIMEOUT_SECONDS", 10.0, 0.1, 60.0),
+        metrics_port=read.number("METRICS_PORT", None, 1, 65535),
+        stop_lock_seconds=read.number("STOP_LOCK_SECONDS", None, 0.5, 600.0),
+        state_url=read.state_url(),
+        require_confirmation=read.choice("REQUIRE_CONFIRMATION", _BOOLEANS, False, "true or false"),
+        audit_log_file=read.text("AUDIT_LOG_FILE") or None,
     )
+    if read.problems:
+        raise ConfigError(read.problems)
+    return settings
 
 
-def _example(name: str, fix: str) -> str:
-    return f"{name} is still the example value from .env.example: {fix}"
+def _tokens(read: _Reader, mode: Mode) -> tuple[str, str, str, str]:
+    """The bot token, the signing secret, the app token and the Cloudflare API token."""
+    bot_token = read.token(
+        "SLACK_BOT_TOKEN",
+        "put the Bot User OAuth Token there",
+        missing="the bot token (xoxb-...) from OAuth & Permissions",
+        prefix=("xoxb-", "a bot token"),
+    )
+    signing_secret = read.token(
+        "SLACK_SIGNING_SECRET",
+        "put the Signing Secret there",
+        missing="HTTP mode needs it to verify requests (Basic Information > App Credentials)"
+        if mode == "http"
+        else None,
+    )
+    app_token = read.token(
+        "SLACK_APP_TOKEN",
+        "put an app-level token (xapp-...) there for Socket Mode, or leave it empty for HTTP mode",
+        missing="Socket Mode needs an app-level token (xapp-...) with the connections:write scope"
+        if mode == "socket"
+        else None,
+        prefix=("xapp-", "an app-level token"),
+    )
+    api_token = read.token(
+        "CLOUDFLARE_API_TOKEN",
+        "put a Cloudflare API token there",
+        missing="a Cloudflare API token with Realtime permission",
+    )
+    return bot_token, signing_secret, app_token, api_token
 
 
-def _ids(
-    env: Mapping[str, str], name: str, pattern: re.Pattern[str], what: str, problems: list[str]
-) -> frozenset[str]:
-    ids = frozenset(re.split(r"[\s,]+", env.get(name, "").strip())) - {""}
-    bad = [i for i in ids if not pattern.fullmatch(i)]
-    if bad:
-        entries = "entry that is not" if len(bad) == 1 else "entries that are not"
-        problems.append(f"{name} has {len(bad)} {entries} {what}, upper case")
-    for example in sorted(ids & _EXAMPLE_IDS):
-        # The ID is .env.example's own, not a secret: naming it shows what to replace.
-        problems.append(
-            f"{name} still holds {example}, the example value from .env.example: "
-            f"replace it with real {what}"
-        )
-    return ids
+class _Reader:
+    """Reads variables from `env`, noting each problem (by name, never by value)."""
 
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
 
-def _url(env: Mapping[str, str], name: str, default: str, carries: str, problems: list[str]) -> str:
-    value = env.get(name, "").strip() or default
-    if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
-        problems.append(f"{name} must be an http:// or https:// URL")
+    def text(self, name: str) -> str:
+        """The variable, stripped; empty when unset."""
+        return self.env.get(name, "").strip()
+
+    def token(
+        self, name: str, fix: str, *, missing: str | None, prefix: tuple[str, str] | None = None
+    ) -> str:
+        """A secret: not .env.example's placeholder, set when `missing` says why it must be,
+        and starting with `prefix` when one is given."""
+        value = self.text(name)
+        if is_placeholder(value):
+            self.problems.append(f"{name} is still the example value from .env.example: {fix}")
+        elif not value and missing:
+            self.problems.append(f"{name} is not set: {missing}")
+        elif value and prefix and not value.startswith(prefix[0]):
+            self.problems.append(
+                f"{name} does not look like {prefix[1]}: it must start with {prefix[0]}"
+            )
         return value
-    try:
-        host = urlsplit(value).hostname or ""
-    except ValueError:
-        problems.append(f"{name} is not a valid URL")
+
+    def path_id(self, name: str, what: str) -> str:
+        """A required ID that ends up in the API path, so must not be able to change it."""
+        value = self.text(name)
+        if not value:
+            self.problems.append(f"{name} is not set: {what}")
+        elif not _PATH_SAFE_ID.fullmatch(value):
+            self.problems.append(f"{name} must be at most 32 letters, digits, '-' or '_'")
         return value
-    if value.startswith("http://") and not _is_loopback(host):
-        problems.append(
-            f"{name} must be an https:// URL: over http:// the {carries} would cross the "
-            "network in clear (http:// is allowed only to a loopback host: 127.0.0.0/8, ::1 "
-            "or localhost)"
-        )
-    return value
+
+    def ids(self, name: str, shape: tuple[re.Pattern[str], str]) -> frozenset[str]:
+        """Slack IDs separated by commas or spaces, each of `shape`, none .env.example's."""
+        pattern, what = shape
+        ids = frozenset(re.split(r"[\s,]+", self.text(name))) - {""}
+        bad = [i for i in ids if not pattern.fullmatch(i)]
+        if bad:
+            entries = "entry that is not" if len(bad) == 1 else "entries that are not"
+            self.problems.append(f"{name} has {len(bad)} {entries} {what}, upper case")
+        for example in sorted(ids & _EXAMPLE_IDS):
+            # The ID is .env.example's own, not a secret: naming it shows what to replace.
+            self.problems.append(
+                f"{name} still holds {example}, the example value from .env.example: "
+                f"replace it with real {what}"
+            )
+        return ids
+
+    def choice(self, name: str, options: Mapping[str, _D], default: _D, must: str) -> _D:
+        """One of `options` (any case), or `default` when unset."""
+        value = self.text(name).lower()
+        if value and value not in options:
+            self.problems.append(f"{name} must be {must}")
+        return options.get(value, default)
+
+    def number(self, name: str, default: _D, low: _N, high: _N) -> _N | _D:
+        """A number of `low`'s kind from `low` to `high`, or `default` when unset."""
+        raw = self.text(name)
+        if not raw:
+            return default
+        kind = type(low)
+        try:
+            value = kind(raw)
+        except ValueError:
+            self.problems.append(f"{name} must be a {'whole ' if kind is int else ''}number")
+            return default
+        if not low <= value <= high:
+            self.problems.append(f"{name} must be between {low} and {high}")
+            return default
+        return value
+
+    def url(self, name: str, default: str, carries: str) -> str:
+        """An https:// URL (http:// only to loopback: it carries a token), without a final /."""
+        value = self.text(name) or default
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            self.problems.append(f"{name} must be an http:// or https:// URL")
+            return value
+        try:
+            host = urlsplit(value).hostname or ""
+        except ValueError:
+            self.problems.append(f"{name} is not a valid URL")
+            return value
+        if value.startswith("http://") and not _is_loopback(host):
+            self.problems.append(
+                f"{name} must be an https:// URL: over http:// the {carries} would cross the "
+                "network in clear (http:// is allowed only to a loopback host: 127.0.0.0/8, ::1 "
+                "or localhost)"
+            )
+        return value.rstrip("/")
+
+    def state_url(self) -> Secret | None:
+        """STATE_URL, which may hold a password: no problem may include any part of it."""
+        value = self.text("STATE_URL")
+        schemes = "a redis://, rediss:// or unix:// URL"
+        try:
+            parts = urlsplit(value)
+            port = parts.port
+        except ValueError:
+            self.problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
+            return None
+        if not value:
+            return None
+        if parts.scheme not in _STATE_SCHEMES or re.search(r"\s", value):
+            self.problems.append(f"STATE_URL must be {schemes}")
+        elif parts.scheme == "unix" and not parts.path:
+            self.problems.append(
+                "STATE_URL: a unix:// URL needs the socket path (unix:///path/to/socket)"
+            )
+        elif port == 0:
+            self.problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
+        return Secret(value)
 
 
 def _is_loopback(host: str) -> bool:
-    if host.lower() == "localhost":
-        return True
     try:
-        return ipaddress.ip_address(host).is_loopback
+        return host.lower() == "localhost" or ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _check_state_url(value: str, problems: list[str]) -> None:
-    # The URL may hold a password: no message here may include any part of it.
-    schemes = "a redis://, rediss:// or unix:// URL"
-    try:
-        parts = urlsplit(value)
-        port = parts.port
-    except ValueError:
-        problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
-        return
-    if parts.scheme not in _STATE_SCHEMES or re.search(r"\s", value):
-        problems.append(f"STATE_URL must be {schemes}")
-    elif parts.scheme == "unix" and not parts.path:
-        problems.append("STATE_URL: a unix:// URL needs the socket path (unix:///path/to/socket)")
-    elif port == 0:
-        problems.append(f"STATE_URL must be {schemes} with a port from 1 to 65535")
-
-
-def _number(
-    env: Mapping[str, str],
-    name: str,
-    default: _N,
-    kind: type[_N],
-    low: _N,
-    high: _N,
-    problems: list[str],
-) -> _N:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = kind(raw)
-    except ValueError:
-        problems.append(f"{name} must be a {'whole ' if kind is int else ''}number")
-        return default
-    if not low <= value <= high:
-        problems.append(f"{name} must be between {low} and {high}")
-        return default
-    return value

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 import time
 import uuid
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from bot.realtimekit import (
 )
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
 from bot.realtimekit.codec import decode_result, encode_result
+from bot.slack_ids import is_channel_id, is_user_id
 from bot.state import Flight, MemoryState, State, Where
 
 log = logging.getLogger(__name__)
@@ -48,21 +48,6 @@ PRESS_MEMORY_SECONDS = BUTTON_LIFETIME_SECONDS + 60.0
 # A copy that takes a meeting's stop holds it at most this long: past it, the copy is
 # presumed dead and another may call the API for that meeting.
 STOP_LOCK_SECONDS = CALL_BUDGET_SECONDS + 5.0
-
-# Slack IDs as they appear in payloads: users (U, W), bots (B), teams (T, E), channels
-# (C, G, D). Anything else is refused before it can reach mrkdwn as `<@...>`.
-_USER_ID = re.compile(r"[UWB][A-Z0-9]{2,30}", re.ASCII)
-_CHANNEL_ID = re.compile(r"[CGD][A-Z0-9]{2,30}", re.ASCII)
-
-
-def is_user_id(text: str) -> bool:
-    """True when `text` has the shape of a Slack user (or bot) ID."""
-    return _USER_ID.fullmatch(text) is not None
-
-
-def is_channel_id(text: str) -> bool:
-    """True when `text` has the shape of a Slack channel ID."""
-    return _CHANNEL_ID.fullmatch(text) is not None
 
 
 @dataclass(frozen=True)

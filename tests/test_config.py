@@ -66,9 +66,12 @@ def test_empty_allowlist_is_a_configuration_error() -> None:
     assert "ALLOWED_USER_IDS is empty" in problem
 
 
-def test_malformed_user_ids_are_rejected() -> None:
-    [problem] = problems({**GOOD, "ALLOWED_USER_IDS": "U01, alice"})
-    assert "ALLOWED_USER_IDS" in problem and "alice" not in problem
+# A bot (B...), or longer than a request's ID may be (bot.slack_ids), could never act.
+@pytest.mark.parametrize("user_id", ["alice", "u01", "B0BOT", "U" + "0" * 31])
+def test_malformed_user_ids_are_rejected(user_id: str) -> None:
+    [problem] = problems({**GOOD, "ALLOWED_USER_IDS": f"U01, {user_id}"})
+    assert problem.startswith("ALLOWED_USER_IDS has 1 entry that is not Slack user IDs")
+    assert user_id not in problem
 
 
 def test_socket_mode_needs_an_app_token_but_no_signing_secret() -> None:
@@ -202,14 +205,18 @@ def test_non_utf8_dotenv_is_a_configuration_error_naming_the_file(tmp_path: Path
     assert caught.value.problems == [f"{env_file} is not UTF-8 text"]
 
 
-def test_missing_dotenv_is_fine_unless_it_must_exist(tmp_path: Path) -> None:
+def test_missing_dotenv_is_fine_unless_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ALLOWED_USER_IDS", raising=False)
+    assert "ALLOWED_USER_IDS" not in read_environment()  # the default .env may be absent
     absent = tmp_path / "absent.env"
-    assert "ALLOWED_USER_IDS" not in read_environment(absent)  # the default .env may be absent
     with pytest.raises(ConfigError) as caught:
-        read_environment(absent, must_exist=True)
+        read_environment(absent)
     assert caught.value.problems == [f"the env file {absent} does not exist"]
     with pytest.raises(ConfigError) as caught:
-        read_environment(tmp_path, must_exist=True)
+        read_environment(tmp_path)
     assert caught.value.problems == [f"the env file {tmp_path} is not a file"]
 
 

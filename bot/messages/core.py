@@ -20,7 +20,8 @@ from bot.realtimekit import (
     UnexpectedResponse,
     Unreachable,
 )
-from bot.stopping import AlreadyPressed, Attempted, Denied, Invalid, is_user_id
+from bot.slack_ids import is_user_id
+from bot.stopping import AlreadyPressed, Attempted, Denied, Invalid
 
 # Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
 SECTION_TEXT_LIMIT = 3000
