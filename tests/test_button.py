@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 
 from bot import messages
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error
 from tests.conftest import (
     ALLOWED,
     MEETING,
@@ -15,7 +18,6 @@ from tests.conftest import (
     RunningBot,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 
 async def test_allowed_click_stops_and_posts_to_the_channel(

@@ -14,11 +14,13 @@ from aiohttp import web
 
 from bot import server
 from bot.config import load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_json, cf_success
 from bot.realtimekit import client as client_module
 from bot.realtimekit import pacing
 from bot.state import open_state
 from tests.conftest import LogWatch, RunningBot, StartBot
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
 
 __all__ = ["valkey"]  # the fixture, imported so pytest finds it
