@@ -82,6 +82,20 @@ async def post(session: aiohttp.ClientSession, url: str, secret: str, body: str)
             raise RuntimeError(f"the bot answered HTTP {response.status}")
 
 
+def press_body(button: dict[str, str], slack: StandInSlack) -> str:
+    """The confirmation's button, pressed."""
+    press = {
+        "type": "block_actions",
+        "team": {"id": "T0B"},
+        "user": {"id": USER},
+        "channel": {"id": CHANNEL},
+        "container": {"type": "message", "channel_id": CHANNEL, "is_ephemeral": True},
+        "response_url": slack.response_url("press"),
+        "actions": [{"action_id": button["action_id"], "value": button["value"], "type": "button"}],
+    }
+    return urlencode({"payload": json.dumps(press)})
+
+
 async def run(n: int, delay: float, cap: int, window: float) -> dict[str, float | int]:
     rk, slack = StandInRealtimeKit(), StandInSlack()
     rk.page_limit, rk.delay = 100, delay  # pages as the bot asks for them
@@ -106,19 +120,8 @@ async def run(n: int, delay: float, cap: int, window: float) -> dict[str, float 
             [button] = [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
             rk.peak = 0  # count the press's calls only
             calls_before = len(rk.recorder.received)
-            press = {
-                "type": "block_actions",
-                "team": {"id": "T0B"},
-                "user": {"id": USER},
-                "channel": {"id": CHANNEL},
-                "container": {"type": "message", "channel_id": CHANNEL, "is_ephemeral": True},
-                "response_url": slack.response_url("press"),
-                "actions": [
-                    {"action_id": button["action_id"], "value": button["value"], "type": "button"}
-                ],
-            }
             started = time.monotonic()
-            await post(session, url, secret, urlencode({"payload": json.dumps(press)}))
+            await post(session, url, secret, press_body(button, slack))
             try:
                 [summary] = await slack.wait_calls("chat.postMessage", 1, window)
             except TimeoutError:

@@ -44,8 +44,7 @@ STOP_PATH = (
 
 @pytest.fixture
 async def cloudflare() -> AsyncIterator[StandInRealtimeKit]:
-    """The RealtimeKit stand-in answering every stop and status read with success,
-    unless a test scripts otherwise (`then`, `default`)."""
+    """The RealtimeKit stand-in: success to every stop and status read unless scripted."""
     fake = StandInRealtimeKit(default=cf_success())
     await fake.start()
     yield fake

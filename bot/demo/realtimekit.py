@@ -1,11 +1,12 @@
 """The one RealtimeKit stand-in on 127.0.0.1: the demo, the tests and the benchmarks use it.
 
 It keeps state: `live` (meeting -> Stream) until a stop ends it, and the meetings'
-`titles`. The list is paged in the API's documented shapes. Faults are scriptable:
-queued answers (made by standins.cf_*: `then` for stops, status reads and other calls; `list_answers`;
-`meeting_answers`), a fixed `default` in place of the state, `hang()`, `gated()`,
-per-meeting `failing` and `gates`, a `delay` before every answer, 429s for a while
-(`throttle`) and a reset mid-body. Every request is recorded, and the most in flight.
+`titles`; the list is paged in the API's documented shapes. Faults are scriptable:
+queued answers (standins.cf_*, a reset mid-body among them) through `then` for stops,
+status reads and other calls, `list_answers` and `meeting_answers`; a fixed `default` in
+place of the state; `hang()`, `gated()`, per-meeting `failing` and `gates`, a `delay`
+before every answer, 429s for a while (`throttle`). Every request is recorded, and the
+most in flight at once.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from bot.demo.standins import Handler, Received, StandInServer, cf_dyte_error, c
 # per page); "wrapped": `data` an object holding the page and `paging`.
 Shape = Literal["list", "object", "wrapped"]
 STOP = "/active-livestream/stop"
-
-
 _STOPPED = cf_success()
 _NOT_LIVE = cf_dyte_error(404, "No active livestream found for this meeting")
 
@@ -51,11 +50,11 @@ class StandInRealtimeKit(StandInServer):
 
     PREFIX = "/client/v4"
 
-    def __init__(self, *, default: Handler | None = None, shape: Shape = "list") -> None:
+    def __init__(self, default: Handler | None = None) -> None:
         super().__init__()
         self.live: dict[str, Stream] = {}  # oldest first
         self.titles: dict[str, str] = {}
-        self.shape: Shape = shape
+        self.shape: Shape = "list"
         self.page_limit = 10  # the most a list page holds, whatever per_page asks
         self.default: Handler = default or self.from_state  # when nothing is scripted
         self.script: deque[Handler] = deque()  # for stops, status reads and other calls
