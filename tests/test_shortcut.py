@@ -284,7 +284,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_refused_in_the_modal(
     assert status == 200
     errors = json.loads(body)["errors"]
     assert list(errors) == ["channel"] and "/invite" in errors["channel"]
-    assert meeting(1) in rk.live and rk.live  # nothing stopped
+    assert meeting(1) in rk.live  # nothing stopped
     [asked] = slack.calls("conversations.info")
     assert asked.data["channel"] == "G0SECRET"
 
