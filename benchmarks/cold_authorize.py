@@ -20,8 +20,8 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import CachedAuthorize
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.fakes import payloads
-from tests.fakes.servers import FakeSlack
 
 SECRET = "s" * 32
 TOKEN = "xoxb-1-bench"

@@ -36,7 +36,8 @@ from aiohttp import web
 from burst import bot_env, free_port, percentile, stop_target, wait_listening  # beside this one
 from slack_sdk.signature import SignatureVerifier
 
-from bot.demo.standins import StandInRealtimeKit, StandInSlack
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 USER = "U0BENCH"
@@ -55,11 +56,11 @@ class Api:
 
     def __init__(self, n: int, delay: float) -> None:
         self.rk = StandInRealtimeKit()
-        self.rk.catalog.PAGE_LIMIT = 100  # the API's pages, as the bot asks for them
+        self.rk.page_limit = 100  # the API's pages, as the bot asks for them
         for i in range(1, n + 1):
             minute, second = divmod(i, 60)
             created = f"2026-11-28T{minute // 60:02d}:{minute % 60:02d}:{second:02d}Z"
-            self.rk.catalog.add(meeting_id(i), f"Stream {i}", f"Meeting title {i}", created)
+            self.rk.add(meeting_id(i), f"Stream {i}", f"Meeting title {i}", created)
         self.reads: list[tuple[str, float]] = []  # ("list" or "meeting", arrival)
 
         @web.middleware

@@ -18,10 +18,11 @@ import aiohttp
 import pytest
 
 from bot.config import Settings, load_settings
-from bot.demo.standins import StandInRealtimeKit
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_success
 from bot.server import serve_http
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "signing-secret-hunter2-0123456789"
@@ -42,8 +43,9 @@ STOP_PATH = (
 
 
 @pytest.fixture
-async def cloudflare() -> AsyncIterator[FakeCloudflare]:
-    fake = FakeCloudflare()
+async def cloudflare() -> AsyncIterator[StandInRealtimeKit]:
+    """The RealtimeKit stand-in: success to every stop and status read unless scripted."""
+    fake = StandInRealtimeKit(default=cf_success())
     await fake.start()
     yield fake
     await fake.close()
@@ -59,8 +61,8 @@ async def slack() -> AsyncIterator[FakeSlack]:
 
 @pytest.fixture
 async def rk() -> AsyncIterator[StandInRealtimeKit]:
-    """The stateful RealtimeKit stand-in (live list, meetings, stops), empty: a test or
-    a module's own `rk` fixture fills its catalog."""
+    """The RealtimeKit stand-in answering from its state (live list, meetings, stops),
+    empty: a test or a module's own `rk` fixture makes streams live."""
     api = StandInRealtimeKit()
     await api.start()
     yield api
@@ -74,7 +76,7 @@ async def rk_bot(start_bot: StartBot, rk: StandInRealtimeKit) -> RunningBot:
 
 
 @pytest.fixture
-def env(cloudflare: FakeCloudflare, slack: FakeSlack) -> dict[str, str]:
+def env(cloudflare: StandInRealtimeKit, slack: FakeSlack) -> dict[str, str]:
     return {
         "SLACK_BOT_TOKEN": BOT_TOKEN,
         "SLACK_SIGNING_SECRET": SIGNING_SECRET,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, StartBot
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
 def members(*users: str) -> object:

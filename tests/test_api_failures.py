@@ -6,9 +6,8 @@ import socket
 
 import pytest
 
-from tests.conftest import ALLOWED, MEETING, LogWatch, RunningBot, StartBot
-from tests.fakes.servers import (
-    FakeCloudflare,
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import (
     Handler,
     cf_dyte_error,
     cf_json,
@@ -17,6 +16,7 @@ from tests.fakes.servers import (
     cf_success,
     cf_v4_error,
 )
+from tests.conftest import ALLOWED, MEETING, LogWatch, RunningBot, StartBot
 from tests.test_metrics import scrape, value
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error
 from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 FIELDS = {
     "time",

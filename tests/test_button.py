@@ -6,6 +6,9 @@ import time
 import uuid
 
 from bot import messages
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_json
 from tests.conftest import (
     ALLOWED,
     MEETING,
@@ -16,7 +19,6 @@ from tests.conftest import (
     RunningBot,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_json
 
 
 async def test_allowed_click_stops_and_posts_to_the_channel(

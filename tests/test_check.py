@@ -12,15 +12,10 @@ from aiohttp import web
 from dotenv import dotenv_values
 
 from bot.config import ConfigError, load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_json, cf_raw, cf_v4_error
 from tests.conftest import ACCOUNT, APP_ID, ROOT, SECRETS, free_port, process_env
-from tests.fakes.servers import (
-    FakeCloudflare,
-    FakeSlack,
-    cf_dyte_error,
-    cf_json,
-    cf_raw,
-    cf_v4_error,
-)
 
 ACTIVE = cf_json(
     200, {"success": True, "result": {"id": "t1", "status": "active"}, "errors": [], "messages": []}

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from tests.conftest import free_port
-from tests.fakes.servers import FakeCloudflare
 from tests.fakes.valkey import ValkeyServer, valkey
 from tests.test_check import ACTIVE, MEETINGS, check
 

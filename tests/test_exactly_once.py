@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import ALLOWED, MEETING, OTHER_ALLOWED, LogWatch, RunningBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
 async def test_concurrent_requests_for_one_meeting_share_one_api_call(

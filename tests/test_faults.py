@@ -10,10 +10,12 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_json, cf_raw, cf_reset_mid_body
 from bot.realtimekit import RealtimeKitClient
 from tests.conftest import MEETING, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_raw, cf_reset_mid_body
 
 
 async def in_channel_outcomes(bot: RunningBot, name: str) -> list[dict[str, object]]:

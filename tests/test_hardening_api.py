@@ -12,20 +12,13 @@ import pytest
 
 from bot import server
 from bot.config import Secret, load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_json, cf_live, cf_raw, cf_reset_mid_body, cf_success
 from bot.realtimekit import MeetingId, RealtimeKitClient, TimedOut
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
 from tests.conftest import ACCOUNT, APP_ID, CF_TOKEN, MEETING, LogWatch, RunningBot, StartBot
 from tests.fakes.faults import FlakyResolver, cf_trickle
-from tests.fakes.servers import (
-    FakeCloudflare,
-    FakeSlack,
-    cf_dyte_error,
-    cf_json,
-    cf_live,
-    cf_raw,
-    cf_reset_mid_body,
-    cf_success,
-)
 from tests.test_slash_command import assert_inert
 
 NOT_LIVE = cf_dyte_error(404, "No active livestream found for this meeting")
@@ -167,7 +160,7 @@ async def test_the_call_budget_bounds_every_call_whose_api_never_answers(
     cloudflare: FakeCloudflare, call: str
 ) -> None:
     cloudflare.default = cloudflare.hang()
-    cloudflare.catalog.meeting_answers.extend([cloudflare.hang()] * 3)
+    cloudflare.meeting_answers.extend([cloudflare.hang()] * 3)
     client = RealtimeKitClient(
         base_url=cloudflare.base_url, account_id=ACCOUNT, app_id=APP_ID,
         api_token=Secret(CF_TOKEN), timeout=10, budget=0.5,
@@ -182,7 +175,7 @@ async def test_the_call_budget_bounds_every_call_whose_api_never_answers(
 
 
 async def test_the_call_budget_bounds_the_live_list(cloudflare: FakeCloudflare) -> None:
-    cloudflare.catalog.list_answers.extend([cloudflare.hang()] * 3)
+    cloudflare.list_answers.extend([cloudflare.hang()] * 3)
     client = RealtimeKitClient(
         base_url=cloudflare.base_url, account_id=ACCOUNT, app_id=APP_ID,
         api_token=Secret(CF_TOKEN), timeout=10, budget=0.5,

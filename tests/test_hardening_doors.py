@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_live
 from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
 from tests.fakes.faults import FlakyResolver, block_kit_violations
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_live
 
 FORM = "application/x-www-form-urlencoded"
 EVIL_USER = "U0X> <!channel> <https://evil.example|x"

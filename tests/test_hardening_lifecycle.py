@@ -12,10 +12,11 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from bot.state.memory import DEDUP_MAXSIZE, MemoryState
 from tests.conftest import ALLOWED, MEETING, SECRETS, SIGNING_SECRET, Spawn, process_env
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
 async def run_to_end(env: dict[str, str], cwd: Path, within: float = 20) -> tuple[int, str]:

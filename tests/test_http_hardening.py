@@ -20,6 +20,8 @@ import aiohttp
 import pytest
 
 from bot.config import load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from bot.server import serve_http
 from tests.conftest import (
     ALLOWED,
@@ -30,7 +32,6 @@ from tests.conftest import (
     Spawn,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 FORM = "application/x-www-form-urlencoded"
 OTHER_MEETING = "0b1e7c3a-5d2f-4e6a-9b8c-7d6e5f4a3b2c"

@@ -11,17 +11,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.demo.standins import StandInRealtimeKit
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_json, cf_v4_error
 from tests.conftest import ALLOWED, OTHER_ALLOWED, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads, picker
 from tests.fakes.livekit import action_buttons, all_buttons, meeting, rows, started
-from tests.fakes.servers import FakeSlack, cf_json, cf_v4_error
 
 
 def fill(rk: StandInRealtimeKit, count: int) -> None:
     """`count` live streams; stream n started n minutes after stream n-1."""
     for n in range(1, count + 1):
-        rk.catalog.add(meeting(n), f"Stream {n}", f"Meeting {n}", started(100 - n))
+        rk.add(meeting(n), f"Stream {n}", f"Meeting {n}", started(100 - n))
 
 
 async def page_press(bot: RunningBot, value: str, response: str) -> tuple[int, str]:
@@ -44,7 +45,7 @@ async def test_25_live_streams_show_20_newest_first_and_the_next_5_on_a_press(
     assert (next_page["action_id"], next_page["value"]) == ("live_list_page", "20")
     assert next_page["text"]["text"] == "Next 5"
     # The API is read in pages of 10 (the stand-in's most), every page followed.
-    assert [r.data["page_no"] for r in rk.catalog.list_calls()] == ["1", "2", "3"]
+    assert [r.data["page_no"] for r in rk.list_calls()] == ["1", "2", "3"]
 
     status, _ = await page_press(rk_bot, next_page["value"], "page")
     assert status == 200
@@ -55,7 +56,7 @@ async def test_25_live_streams_show_20_newest_first_and_the_next_5_on_a_press(
     ]
     assert "showing 21 to 25 of 25" in second["text"]
     assert action_buttons(second) == []  # no page after the last
-    assert len(rk.catalog.list_calls()) == 6  # the press read the list again
+    assert len(rk.list_calls()) == 6  # the press read the list again
 
 
 async def test_no_text_lists_too(
@@ -72,7 +73,7 @@ async def test_no_text_lists_too(
 async def test_both_documented_list_shapes_are_read(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, shape: Any
 ) -> None:
-    rk.catalog.shape = shape
+    rk.shape = shape
     fill(rk, 3)
     await rk_bot.command("list")
     [reply] = await slack.wait_responses(1, "cmd")
@@ -82,14 +83,14 @@ async def test_both_documented_list_shapes_are_read(
         "*Stream 1*",
     ]
     # "object" carries one livestream per page (data is the livestream itself).
-    assert len(rk.catalog.list_calls()) == (1 if shape == "list" else 3)
+    assert len(rk.list_calls()) == (1 if shape == "list" else 3)
 
 
 async def test_a_row_names_stream_meeting_id_and_age_with_a_confirmed_stop_button(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
 ) -> None:
     live = meeting(7)
-    rk.catalog.add(live, "Keynote <!here>", "Town hall & Q&A", started(65.5))
+    rk.add(live, "Keynote <!here>", "Town hall & Q&A", started(65.5))
     await rk_bot.command("list")
     [reply] = await slack.wait_responses(1, "cmd")
     [row] = rows(reply)
@@ -117,8 +118,8 @@ async def test_a_row_names_stream_meeting_id_and_age_with_a_confirmed_stop_butto
 async def test_a_title_that_cannot_be_read_leaves_the_meeting_id_alone(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
 ) -> None:
-    rk.catalog.add(meeting(1), "Keynote", "Hidden title", started(5))
-    rk.catalog.meeting_answers.extend([cf_v4_error(403, 10000, "Authentication error")])
+    rk.add(meeting(1), "Keynote", "Hidden title", started(5))
+    rk.meeting_answers.extend([cf_v4_error(403, 10000, "Authentication error")])
     await rk_bot.command("list")
     [reply] = await slack.wait_responses(1, "cmd")
     [row] = rows(reply)
@@ -142,12 +143,12 @@ async def test_titles_are_read_concurrently_a_few_at_a_time(
         in_flight -= 1
         return web.json_response({"success": True, "data": {"title": "T"}})
 
-    rk.catalog.meeting_answers.extend([slow_title] * 20)
+    rk.meeting_answers.extend([slow_title] * 20)
     await rk_bot.command("list")
-    await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) >= 4)
+    await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) >= 4)
     opened.set()
     [reply] = await slack.wait_responses(1, "cmd")
-    assert len(rows(reply)) == 20 and len(rk.catalog.meeting_calls()) == 20
+    assert len(rows(reply)) == 20 and len(rk.meeting_calls()) == 20
     assert 1 < most <= 4  # concurrent, and bounded (finding.TITLE_READS)
 
 
@@ -184,7 +185,7 @@ async def test_the_list_is_audited_once(
 async def test_an_api_failure_gives_the_reason_and_the_ref(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, logs: LogWatch
 ) -> None:
-    rk.catalog.list_answers.append(cf_v4_error(401, 10000, "Authentication error"))
+    rk.list_answers.append(cf_v4_error(401, 10000, "Authentication error"))
     await rk_bot.command("list")
     [reply] = await slack.wait_responses(1, "cmd")
     [line] = logs.audit()
@@ -199,12 +200,12 @@ async def test_a_short_429_is_waited_out_and_a_long_one_explained(
 ) -> None:
     fill(rk, 1)
     rate_limited = {"success": False, "error": {"code": 429, "message": "Too many requests"}}
-    rk.catalog.list_answers.append(cf_json(429, rate_limited, {"Retry-After": "0"}))
+    rk.list_answers.append(cf_json(429, rate_limited, {"Retry-After": "0"}))
     await rk_bot.command("list", response="short")
     [reply] = await slack.wait_responses(1, "short")
     assert "1 livestream live" in reply["text"]
 
-    rk.catalog.list_answers.append(cf_json(429, rate_limited, {"Retry-After": "60"}))
+    rk.list_answers.append(cf_json(429, rate_limited, {"Retry-After": "60"}))
     await rk_bot.command("list", response="long")
     [reply] = await slack.wait_responses(1, "long")
     assert "rate limited by Cloudflare; retry in 60 s" in reply["text"]
@@ -222,7 +223,7 @@ async def test_the_longest_names_stay_within_slacks_limits(
 ) -> None:
     long_name = "<!channel> & " * 300  # 3,900 characters, each & and < escaped longer
     for n in range(1, 26):
-        rk.catalog.add(meeting(n), long_name + str(n), "&" * 3500, started(n))
+        rk.add(meeting(n), long_name + str(n), "&" * 3500, started(n))
     await rk_bot.command("list")
     [reply] = await slack.wait_responses(1, "cmd")
     assert len(reply["blocks"]) <= 50

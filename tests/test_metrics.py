@@ -12,10 +12,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bot.config import load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from bot.server import serve_socket
 from tests.conftest import ALLOWED, MEETING, STRANGER, RunningBot, StartBot, free_port
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 NS = "stop_livestream_bot_"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]

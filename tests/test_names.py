@@ -6,15 +6,17 @@ from __future__ import annotations
 import json
 import time
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_live
 from tests.conftest import ALLOWED, MEETING, RunningBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_live
 
 NAMED = "*Keynote &lt;b&gt;* of meeting *Town hall &amp; Q&amp;A* (`" + MEETING + "`)"
 
 
 def name_it(cloudflare: FakeCloudflare) -> None:
-    cloudflare.catalog.add(MEETING, "Keynote <b>", "Town hall & Q&A")
+    cloudflare.add(MEETING, "Keynote <b>", "Town hall & Q&A")
 
 
 async def test_the_command_names_what_it_stopped(
@@ -72,7 +74,7 @@ async def test_a_slow_title_read_does_not_hold_up_the_stop(
     bot: RunningBot, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
     name_it(cloudflare)
-    cloudflare.catalog.meeting_answers.append(cloudflare.hang())  # never answers
+    cloudflare.meeting_answers.append(cloudflare.hang())  # never answers
     sent = time.monotonic()
     await bot.command(MEETING)
     # The outcome comes about 1 s after the stop, without the title, not after the read.
@@ -81,7 +83,7 @@ async def test_a_slow_title_read_does_not_hold_up_the_stop(
     assert "stopped the livestream *Keynote &lt;b&gt;* of meeting `" + MEETING in outcome["text"]
     assert "Town hall" not in outcome["text"]
     assert len(cloudflare.stop_calls) == 1
-    assert len(cloudflare.catalog.meeting_calls()) == 1  # the read was asked, and still hangs
+    assert len(cloudflare.meeting_calls()) == 1  # the read was asked, and still hangs
     assert took < 3.0
 
 
@@ -108,7 +110,7 @@ async def test_the_status_card_shows_the_meeting_title(
 async def test_the_longest_names_stay_within_slacks_limits_in_the_post(
     bot: RunningBot, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
-    cloudflare.catalog.add(MEETING, "<!here>&" * 500, "&<>" * 1200)
+    cloudflare.add(MEETING, "<!here>&" * 500, "&<>" * 1200)
     cloudflare.then(cf_dyte_error(500, "x" * 3000), cf_dyte_error(500, "x" * 3000))
     await bot.click(MEETING)
     [outcome] = await slack.wait_responses(1, "btn")

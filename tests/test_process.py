@@ -11,9 +11,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import ALLOWED, MEETING, SECRETS, BotProcess, Spawn, process_env
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
 async def run_to_end(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:

@@ -15,11 +15,13 @@ from redis.asyncio import Redis
 
 from bot import server
 from bot.config import load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_json, cf_raw, cf_success
 from bot.realtimekit import client as client_module
 from bot.realtimekit import pacing
 from bot.state import open_state
 from tests.conftest import LogWatch, RunningBot, StartBot
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_json, cf_raw, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
 from tests.test_replicas import copies_waiting
 

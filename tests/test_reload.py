@@ -5,9 +5,10 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import MEETING, SECRETS, STRANGER, Spawn
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 from tests.test_secrets import send
 
 

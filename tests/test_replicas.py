@@ -19,6 +19,9 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import Handler, cf_success
+from bot.demo.standins import StandInSlack as FakeSlack
 from bot.realtimekit.codec import encode_result
 from bot.realtimekit.results import Stopped
 from bot.state import scripts
@@ -33,7 +36,6 @@ from tests.conftest import (
     process_env,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, Handler, cf_success
 from tests.fakes.valkey import ValkeyServer, valkey
 
 __all__ = ["valkey"]  # the fixture, imported so pytest finds it

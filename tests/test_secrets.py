@@ -8,11 +8,9 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.conftest import ALLOWED, MEETING, SECRETS, STRANGER, Spawn
-from tests.fakes import payloads
-from tests.fakes.servers import (
-    FakeCloudflare,
-    FakeSlack,
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import (
     cf_dyte_error,
     cf_json,
     cf_live,
@@ -20,6 +18,8 @@ from tests.fakes.servers import (
     cf_reset_mid_body,
     cf_v4_error,
 )
+from tests.conftest import ALLOWED, MEETING, SECRETS, STRANGER, Spawn
+from tests.fakes import payloads
 from tests.test_access import slack_error
 
 WORKFLOW_TOKEN = "xwfp-workflow-token-hunter2"

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.demo.standins import StandInRealtimeKit
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads, picker
 from tests.fakes.livekit import meeting, started
-from tests.fakes.servers import FakeSlack
 
 FORM = "application/x-www-form-urlencoded"
 
@@ -23,9 +23,9 @@ FORM = "application/x-www-form-urlencoded"
 @pytest.fixture
 def rk(rk: StandInRealtimeKit) -> StandInRealtimeKit:
     """conftest's stand-in with this module's live streams."""
-    rk.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
-    rk.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
-    rk.catalog.add(meeting(3), "Office hours", "Support", started(10))
+    rk.add(meeting(1), "Keynote", "Town hall", started(30))
+    rk.add(meeting(2), "Product demo", "Launch week", started(20))
+    rk.add(meeting(3), "Office hours", "Support", started(10))
     return rk
 
 
@@ -72,10 +72,10 @@ def held_titles(rk: StandInRealtimeKit, gate: asyncio.Event, count: int) -> None
     async def held(request: web.Request) -> web.StreamResponse:
         await gate.wait()
         meeting_id = request.match_info["meeting"]
-        data = {"id": meeting_id, "title": rk.catalog.titles[meeting_id]}
+        data = {"id": meeting_id, "title": rk.titles[meeting_id]}
         return web.json_response({"success": True, "data": data})
 
-    rk.catalog.meeting_answers.extend([held] * count)
+    rk.meeting_answers.extend([held] * count)
 
 
 def slack_error(code: str) -> Any:
@@ -110,14 +110,14 @@ async def test_an_empty_query_offers_everything_live_from_one_cached_read(
     options = await suggest(rk_bot, "")
     assert [o["value"] for o in options] == [meeting(3), meeting(2), meeting(1)]
     assert await suggest(rk_bot, "o") != []
-    assert len(rk.catalog.list_calls()) == 1  # keystrokes share the list for a few seconds
+    assert len(rk.list_calls()) == 1  # keystrokes share the list for a few seconds
 
 
 async def test_at_most_100_options_of_at_most_75_characters(
     rk_bot: RunningBot, rk: StandInRealtimeKit
 ) -> None:
     for n in range(10, 130):
-        rk.catalog.add(meeting(n), "Marathon <!here> " * 200, "& title " * 400, started(n))
+        rk.add(meeting(n), "Marathon <!here> " * 200, "& title " * 400, started(n))
     options = await suggest(rk_bot, "marathon")
     assert len(options) == 100
     for option in options:
@@ -196,14 +196,14 @@ async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_i
     rk_bot: RunningBot, rk: StandInRealtimeKit
 ) -> None:
     gate = asyncio.Event()
-    rk.catalog.list_answers.append(rk.catalog.list_after(gate))
+    rk.list_answers.append(rk.gated(gate, rk.listing))
     sent = time.monotonic()
     assert await suggest(rk_bot, "keyn") == []  # nothing yet, but within Slack's 3 s
     assert time.monotonic() - sent < 3.0
     gate.set()
     [option] = await suggest(rk_bot, "keyn")  # the same read, finished meanwhile
     assert option["value"] == meeting(1)
-    assert len(rk.catalog.list_calls()) == 1
+    assert len(rk.list_calls()) == 1
 
 
 @pytest.mark.parametrize(
@@ -236,8 +236,8 @@ async def test_a_keystroke_is_answered_from_the_list_while_the_titles_are_read_b
     gate.set()
     [option] = await suggest_until(rk_bot, "town hall")  # known once read
     assert option["text"]["text"] == "Keynote — Town hall"
-    assert len(rk.catalog.meeting_calls()) == 3  # each title read once
-    assert len(rk.catalog.list_calls()) == 1
+    assert len(rk.meeting_calls()) == 3  # each title read once
+    assert len(rk.list_calls()) == 1
 
 
 async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
@@ -247,29 +247,29 @@ async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
         error = {"code": 403, "message": "Forbidden"}
         return web.json_response({"success": False, "error": error}, status=403)
 
-    rk.catalog.meeting_answers.extend([forbidden] * 20)
+    rk.meeting_answers.extend([forbidden] * 20)
     await suggest(rk_bot, "k")
-    await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) >= 3)
+    await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) >= 3)
     for typed in ("ke", "key", "keyn", "keyno"):  # after the reads failed
         await suggest(rk_bot, typed)
     with pytest.raises(TimeoutError):  # no read again: each failure is remembered
-        await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) > 3, 1.5)
+        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 1.5)
     [option] = await suggest(rk_bot, "keyn")
     assert option["text"]["text"] == "Keynote"
-    assert len(rk.catalog.meeting_calls()) == 3  # one failed read each, remembered
+    assert len(rk.meeting_calls()) == 3  # one failed read each, remembered
 
 
 async def test_title_reads_behind_the_picker_are_a_few_at_a_time(
     rk_bot: RunningBot, rk: StandInRealtimeKit
 ) -> None:
     for n in range(10, 40):
-        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+        rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
     gate = asyncio.Event()
     held_titles(rk, gate, 33)
     assert len(await suggest(rk_bot, "room")) == 30
-    await rk.recorder.wait_for(lambda _: len(rk.catalog.meeting_calls()) >= 2)
+    await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) >= 2)
     await suggest(rk_bot, "room 1")  # a round trip: later reads would have come meanwhile
-    assert len(rk.catalog.meeting_calls()) == 2  # finding.TITLE_WARM_READS
+    assert len(rk.meeting_calls()) == 2  # finding.TITLE_WARM_READS
     gate.set()
 
 
@@ -287,7 +287,7 @@ async def test_a_channel_the_bot_cannot_post_in_is_refused_in_the_modal(
     assert status == 200
     errors = json.loads(body)["errors"]
     assert list(errors) == ["channel"] and "/invite" in errors["channel"]
-    assert meeting(1) in rk.live and rk.catalog.streams  # nothing stopped
+    assert meeting(1) in rk.live  # nothing stopped
     [asked] = slack.calls("conversations.info")
     assert asked.data["channel"] == "G0SECRET"
 
@@ -332,7 +332,7 @@ async def test_title_reads_behind_the_picker_are_paced(
     rk_bot: RunningBot, rk: StandInRealtimeKit
 ) -> None:
     for n in range(10, 40):
-        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+        rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
     arrived: list[float] = []
     five = asyncio.Event()
 
@@ -341,10 +341,10 @@ async def test_title_reads_behind_the_picker_are_paced(
         if len(arrived) >= 5:
             five.set()
         meeting_id = request.match_info["meeting"]
-        data = {"id": meeting_id, "title": rk.catalog.titles[meeting_id]}
+        data = {"id": meeting_id, "title": rk.titles[meeting_id]}
         return web.json_response({"success": True, "data": data})
 
-    rk.catalog.meeting_answers.extend([timed] * 33)
+    rk.meeting_answers.extend([timed] * 33)
     await suggest(rk_bot, "room")
     await asyncio.wait_for(five.wait(), 5)
     # finding.TITLE_WARM_PER_SECOND = 4: five reads start over at least a second

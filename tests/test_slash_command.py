@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from tests.conftest import ALLOWED, CF_TOKEN, MEETING, STOP_PATH, STRANGER, RunningBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare
 
 LATER = "0f1e2d3c-4b5a-4978-8a9b-0c1d2e3f4a5b"
 # Slack's own markup: mentions, channels, broadcasts, dates and links. Any other text

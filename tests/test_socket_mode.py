@@ -9,10 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.config import load_settings
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
 from bot.server import serve_socket
 from tests.conftest import ALLOWED, MEETING, STOP_PATH
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ import sys
 
 from aiohttp import web
 
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import process_env
-from tests.fakes.servers import FakeSlack
 
 
 async def start_socket_mode(env: dict[str, str]) -> asyncio.subprocess.Process:

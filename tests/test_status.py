@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error, cf_json, cf_raw
 from tests.conftest import (
     ALLOWED,
     MEETING,
@@ -18,7 +21,6 @@ from tests.conftest import (
     StartBot,
 )
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error, cf_json, cf_raw
 
 STATUS_PATH = STOP_PATH.removesuffix("/stop")
 STREAM_KEY = "live_sk_0123456789abcdef-DO-NOT-SHOW"

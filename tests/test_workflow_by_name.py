@@ -12,18 +12,18 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.demo.standins import StandInRealtimeKit
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack as FakeSlack
 from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads
 from tests.fakes.livekit import meeting, started
-from tests.fakes.servers import FakeSlack
 
 
 @pytest.fixture
 def rk(rk: StandInRealtimeKit) -> StandInRealtimeKit:
     """conftest's stand-in with this module's live streams."""
-    rk.catalog.add(meeting(1), "Keynote", "Town hall", started(30))
-    rk.catalog.add(meeting(2), "Product demo", "Launch week", started(20))
+    rk.add(meeting(1), "Keynote", "Town hall", started(30))
+    rk.add(meeting(2), "Product demo", "Launch week", started(20))
     return rk
 
 
@@ -45,7 +45,7 @@ async def test_one_match_by_title_ignoring_case_is_stopped(
     outputs = json.loads(outputs) if isinstance(outputs, str) else outputs
     assert outputs["meeting_id"] == meeting(1)
     assert "*Keynote* of meeting *Town hall*" in outputs["message"]
-    assert rk.live == {meeting(2)}
+    assert rk.live.keys() == {meeting(2)}
     [post] = await slack.wait_calls("chat.postMessage")
     assert "*Keynote* of meeting *Town hall*" in post.data["text"]
     events = [(line["event"], line.get("outcome")) for line in logs.audit()]
@@ -57,7 +57,7 @@ async def test_one_match_by_stream_name_is_stopped(
 ) -> None:
     await rk_bot.step(by_name("product demo"))
     await slack.wait_calls("functions.completeSuccess")
-    assert rk.live == {meeting(1)}
+    assert rk.live.keys() == {meeting(1)}
 
 
 async def test_no_match_fails_listing_what_is_live(
@@ -69,14 +69,14 @@ async def test_no_match_fails_listing_what_is_live(
     assert "No live livestream or meeting is called “Town”" in error
     assert f"Keynote — Town hall (meeting {meeting(1)})" in error
     assert f"Product demo — Launch week (meeting {meeting(2)})" in error
-    assert rk.live == {meeting(1), meeting(2)}
+    assert rk.live.keys() == {meeting(1), meeting(2)}
     assert slack.calls("functions.completeSuccess") == []
 
 
 async def test_two_matches_fail_listing_both_and_stop_nothing(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
 ) -> None:
-    rk.catalog.add(meeting(3), "Town Hall", "Overflow room", started(10))
+    rk.add(meeting(3), "Town Hall", "Overflow room", started(10))
     await rk_bot.step(by_name("town hall"))
     [failed] = await slack.wait_calls("functions.completeError")
     error = failed.data["error"]
@@ -90,7 +90,7 @@ async def test_at_most_10_candidates_are_named(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
 ) -> None:
     for n in range(3, 15):
-        rk.catalog.add(meeting(n), f"Room {n}", None, started(n))
+        rk.add(meeting(n), f"Room {n}", None, started(n))
     await rk_bot.step(by_name("nothing like it"))
     [failed] = await slack.wait_calls("functions.completeError")
     error = failed.data["error"]
@@ -111,7 +111,7 @@ async def test_a_meeting_id_wins_over_a_meeting_name(
 ) -> None:
     await rk_bot.step({**by_name("Town hall"), "meeting_id": meeting(2)})
     await slack.wait_calls("functions.completeSuccess")
-    assert rk.live == {meeting(1)}
+    assert rk.live.keys() == {meeting(1)}
 
 
 async def test_a_redelivered_step_by_name_neither_searches_again_nor_fails(
@@ -133,14 +133,14 @@ async def test_a_search_by_name_does_not_wait_for_every_title(
     rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
 ) -> None:
     for n in range(3, 43):
-        rk.catalog.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
+        rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
     never = asyncio.Event()
 
     async def hanging(_: web.Request) -> web.StreamResponse:
         await never.wait()
         raise AssertionError("unreachable")
 
-    rk.catalog.meeting_answers.extend([hanging] * 50)
+    rk.meeting_answers.extend([hanging] * 50)
     sent = time.monotonic()
     await rk_bot.step(by_name("room 7"))
     [done] = await slack.wait_calls("functions.completeSuccess", within=3.0)
@@ -159,9 +159,9 @@ async def test_a_search_that_could_not_read_every_title_in_time_says_so(
         await never.wait()
         raise AssertionError("unreachable")
 
-    rk.catalog.meeting_answers.extend([hanging] * 2)
+    rk.meeting_answers.extend([hanging] * 2)
     await rk_bot.step(by_name("Town hall"))
     [failed] = await slack.wait_calls("functions.completeError", within=3.0)
     assert "the titles of 2 meetings are still being read" in failed.data["error"]
-    assert rk.live == {meeting(1), meeting(2)}
+    assert rk.live.keys() == {meeting(1), meeting(2)}
     never.set()

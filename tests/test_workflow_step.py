@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 
+from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
+from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_dyte_error
 from tests.conftest import ALLOWED, MEETING, STOP_PATH, STRANGER, RunningBot
 from tests.fakes import payloads
-from tests.fakes.servers import FakeCloudflare, FakeSlack, cf_dyte_error
 
 
 async def test_step_stops_completes_with_outputs_and_posts_to_the_channel(

@@ -1,5 +1,6 @@
 """`stop-livestream-bot demo`: the scripted session (script.py) and the local stand-ins
-for Slack and RealtimeKit it runs against (standins.py), which the tests build on too."""
+it runs against, for Slack (standins.py) and RealtimeKit (realtimekit.py), which the
+tests and benchmarks use too."""
 
 from bot.demo.script import run_demo
 

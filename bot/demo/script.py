@@ -25,7 +25,8 @@ from slack_sdk.signature import SignatureVerifier
 
 from bot import audit
 from bot.config import load_settings
-from bot.demo.standins import StandInRealtimeKit, StandInSlack
+from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import StandInSlack
 from bot.server import serve_http
 
 ALICE = "U0ALICE"
@@ -76,10 +77,10 @@ async def run_demo(out: TextIO = sys.stdout) -> int:
     slack = StandInSlack()
     api = StandInRealtimeKit()
     now = time.time()
-    api.catalog.add(LIVE_MEETING, "Main stage", "Product launch", _iso(now - 42 * 60))
-    api.catalog.add(WORKFLOW_MEETING, "Backstage camera", "Launch rehearsal", _iso(now - 15 * 60))
+    api.add(LIVE_MEETING, "Main stage", "Product launch", _iso(now - 42 * 60))
+    api.add(WORKFLOW_MEETING, "Backstage camera", "Launch rehearsal", _iso(now - 15 * 60))
     for n, (meeting, hall) in enumerate(HALLS.items()):
-        api.catalog.add(meeting, hall, f"Breakout {n + 1}", _iso(now - (5 + n) * 60))
+        api.add(meeting, hall, f"Breakout {n + 1}", _iso(now - (5 + n) * 60))
     await slack.start()
     await api.start()
     signing_secret = secrets.token_hex(16)

@@ -1,18 +1,18 @@
-"""Local stand-ins for Slack and Cloudflare RealtimeKit, on 127.0.0.1.
-
-The demo runs the real bot against them; the tests build their fakes on them. Each
-records what it received and lets a caller wait for it with a timeout.
+"""The stand-in for Slack on 127.0.0.1, and the server and recorder that it and the
+RealtimeKit stand-in (realtimekit.py) share. The demo runs the real bot against them;
+the tests and benchmarks do too. Each records what it received and lets a caller wait
+for it with a timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl
 
 from aiohttp import WSMsgType, web
@@ -29,6 +29,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     data: dict[str, Any] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)  # when it arrived
 
 
 class Recorder:
@@ -51,6 +52,65 @@ class Recorder:
         async with self._changed:
             await asyncio.wait_for(self._changed.wait_for(lambda: predicate(self.received)), within)
             return list(self.received)
+
+
+# ---------------------------------------------------------- RealtimeKit's answers
+
+
+def cf_json(status: int, document: Any, headers: dict[str, str] | None = None) -> Handler:
+    """Answer with a JSON document."""
+
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.json_response(document, status=status, headers=headers)
+
+    return answer
+
+
+def cf_raw(status: int, body: bytes, content_type: str = "text/html") -> Handler:
+    """Answer with raw bytes."""
+
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.Response(status=status, body=body, content_type=content_type)
+
+    return answer
+
+
+def cf_success(message: str = "Stopped live stream successfully") -> Handler:
+    """The API's success answer."""
+    return cf_json(200, {"success": True, "data": {"message": message}})
+
+
+def cf_live(meeting_id: str = "", name: str = "Keynote") -> Handler:
+    """The active-livestream read of a meeting that is live."""
+    data = {"id": "ls-1", "meeting_id": meeting_id, "name": name, "status": "LIVE"}
+    return cf_json(200, {"success": True, "data": data})
+
+
+def cf_dyte_error(status: int, message: str, headers: dict[str, str] | None = None) -> Handler:
+    """RealtimeKit's own error envelope."""
+    error = {"code": status, "message": message}
+    return cf_json(status, {"success": False, "error": error}, headers)
+
+
+def cf_v4_error(status: int, code: int, message: str) -> Handler:
+    """Cloudflare's v4 envelope."""
+    errors = [{"code": code, "message": message}]
+    return cf_json(status, {"success": False, "errors": errors, "messages": [], "result": None})
+
+
+def cf_reset_mid_body() -> Handler:
+    """Promise a body, send part of it, then drop the connection."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        headers = {"Content-Type": "application/json", "Content-Length": "4096"}
+        response = web.StreamResponse(status=200, headers=headers)
+        await response.prepare(request)
+        await response.write(b'{"success": tr')
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    return answer
 
 
 class StandInServer:
@@ -195,191 +255,3 @@ class StandInSlack(StandInServer):
             if message.type == WSMsgType.TEXT:
                 await self.socket_messages.put(json.loads(message.data))
         return ws
-
-
-@dataclass
-class StandInStream:
-    """A livestream as the list endpoint shows it, with its meeting's title."""
-
-    meeting_id: str
-    name: str
-    created_at: str
-    title: str | None = None
-    status: str = "LIVE"
-
-
-ListShape = Literal["list", "object"]
-_MEETING_PATH = re.compile(r"/meetings/[^/]+$")
-
-
-class LiveCatalog:
-    """What the app has live, served as `GET .../livestreams` and `GET .../meetings/{id}`.
-
-    `shape` picks one of the two documented list shapes: "list" (the spec's example:
-    `data` is the list, `paging` at the top, pages of up to PAGE_LIMIT) or "object" (the
-    spec's schema and the SDK's model: `data` is one livestream with `paging` among its
-    fields, so one livestream per page). Scripted answers (`list_answers`,
-    `meeting_answers`: a 429 with Retry-After, a slow read...) are used first."""
-
-    PAGE_LIMIT = 10
-
-    def __init__(self, server: StandInServer, prefix: str) -> None:
-        self.server = server
-        self.streams: dict[str, StandInStream] = {}
-        self.titles: dict[str, str] = {}
-        self.shape: ListShape = "list"
-        self.list_answers: deque[Handler] = deque()
-        self.meeting_answers: deque[Handler] = deque()
-        app_path = prefix + "/accounts/{account}/realtime/kit/{app}"
-        server.app.router.add_get(app_path + "/livestreams", self._list)
-        server.app.router.add_get(app_path + "/meetings/{meeting}", self._meeting)
-
-    def add(
-        self,
-        meeting_id: str,
-        name: str,
-        title: str | None = None,
-        created_at: str = "2026-11-28T09:00:00Z",
-    ) -> StandInStream:
-        """Make `meeting_id` live under `name` (and give its meeting `title`)."""
-        stream = StandInStream(meeting_id, name, created_at, title)
-        self.streams[meeting_id] = stream
-        if title is not None:
-            self.titles[meeting_id] = title
-        return stream
-
-    def list_calls(self) -> list[Received]:
-        """The list reads received."""
-        return [r for r in self.server.recorder.received if r.path.endswith("/livestreams")]
-
-    def meeting_calls(self) -> list[Received]:
-        """The meeting reads received."""
-        return [
-            r
-            for r in self.server.recorder.received
-            if r.method == "GET" and _MEETING_PATH.search(r.path)
-        ]
-
-    def list_after(self, gate: asyncio.Event) -> Handler:
-        """A list answer given only once `gate` is set (for `list_answers`)."""
-
-        async def answer(request: web.Request) -> web.StreamResponse:
-            await gate.wait()
-            return await self._listing(request)
-
-        return answer
-
-    async def _list(self, request: web.Request) -> web.StreamResponse:
-        await self.server.received(request)
-        if self.list_answers:
-            return await self.list_answers.popleft()(request)
-        return await self._listing(request)
-
-    async def _listing(self, request: web.Request) -> web.StreamResponse:
-        wanted = request.query.get("status")
-        streams = [s for s in self.streams.values() if wanted in (None, s.status)]
-        streams.sort(key=lambda s: s.created_at, reverse=request.query.get("sort_order") != "ASC")
-        per_page = 1 if self.shape == "object" else self.PAGE_LIMIT
-        per_page = max(1, min(per_page, _number(request.query.get("per_page"), per_page)))
-        page_no = max(1, _number(request.query.get("page_no"), 1))
-        start = (page_no - 1) * per_page
-        page = [_stream_item(s) for s in streams[start : start + per_page]]
-        paging = {
-            "start_offset": start + 1 if page else 0,
-            "end_offset": start + len(page),
-            "total_count": len(streams),
-        }
-        if self.shape == "list":
-            return web.json_response({"success": True, "data": page, "paging": paging})
-        data = {**(page[0] if page else {}), "paging": paging}
-        return web.json_response({"success": True, "data": data})
-
-    async def _meeting(self, request: web.Request) -> web.StreamResponse:
-        await self.server.received(request)
-        if self.meeting_answers:
-            return await self.meeting_answers.popleft()(request)
-        meeting = request.match_info["meeting"]
-        if meeting not in self.titles:
-            error = {"code": 404, "message": "Meeting not found"}
-            return web.json_response({"success": False, "error": error}, status=404)
-        data = {
-            "id": meeting,
-            "title": self.titles[meeting],
-            "status": "ACTIVE",
-            "created_at": "2026-11-28T08:00:00Z",
-        }
-        return web.json_response({"success": True, "data": data})
-
-
-def _number(text: str | None, default: int) -> int:
-    return int(text) if text is not None and text.isdigit() else default
-
-
-def _stream_item(stream: StandInStream) -> dict[str, Any]:
-    """A livestream as the API lists it, credentials included (the bot must drop them)."""
-    return {
-        "id": f"ls-{stream.meeting_id[:8]}",
-        "meeting_id": stream.meeting_id,
-        "name": stream.name,
-        "status": stream.status,
-        "created_at": stream.created_at,
-        "updated_at": stream.created_at,
-        "playback_url": f"https://play.example.invalid/{stream.meeting_id[:8]}.m3u8",
-        "stream_key": "live_sk_stand-in-DO-NOT-SHOW",
-        "ingest_server": "rtmps://ingest.example.invalid:443/live",
-    }
-
-
-class StandInRealtimeKit(StandInServer):
-    """RealtimeKit with state: a meeting in `live` stays live until it is stopped, and
-    `catalog` lists what is live, with names and meeting titles."""
-
-    PREFIX = "/client/v4"
-
-    def __init__(self, live: set[str] | None = None) -> None:
-        super().__init__()
-        self.catalog = LiveCatalog(self, self.PREFIX)
-        for number, meeting in enumerate(sorted(live or ()), start=1):
-            self.catalog.add(meeting, f"Stream {number}")
-        base = self.PREFIX + "/accounts/{account}/realtime/kit/{app}/meetings/{meeting}"
-        self.app.router.add_post(base + "/active-livestream/stop", self._stop)
-        self.app.router.add_get(base + "/active-livestream", self._status)
-
-    @property
-    def live(self) -> set[str]:
-        """The meetings live now."""
-        return {m for m, s in self.catalog.streams.items() if s.status == "LIVE"}
-
-    @property
-    def base_url(self) -> str:
-        """The API base URL, for CLOUDFLARE_API_BASE_URL."""
-        return self.url + self.PREFIX
-
-    async def _stop(self, request: web.Request) -> web.StreamResponse:
-        await self.received(request)
-        meeting = request.match_info["meeting"]
-        if meeting not in self.live:
-            return _no_active_livestream()
-        del self.catalog.streams[meeting]
-        return web.json_response(
-            {"success": True, "data": {"message": "Stopped live stream successfully"}}
-        )
-
-    async def _status(self, request: web.Request) -> web.StreamResponse:
-        await self.received(request)
-        meeting = request.match_info["meeting"]
-        if meeting not in self.live:
-            return _no_active_livestream()
-        stream = self.catalog.streams[meeting]
-        data = {
-            "id": f"ls-{meeting[:8]}",
-            "name": stream.name,
-            "status": "LIVE",
-            "created_at": stream.created_at,
-        }
-        return web.json_response({"success": True, "data": data})
-
-
-def _no_active_livestream() -> web.Response:
-    error = {"code": 404, "message": "No active livestream found for this meeting"}
-    return web.json_response({"success": False, "error": error}, status=404)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.fakes.servers import Handler
+from bot.demo.standins import Handler
 
 # Slack's documented limits (Block Kit reference; chat.postMessage), independent of the
 # bot's own constants so that a wrong constant there is caught here.
