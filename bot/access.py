@@ -8,6 +8,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from cachetools import TTLCache
+
 from bot.flight import SingleFlight
 
 DenialReason = Literal[
@@ -15,6 +17,8 @@ DenialReason = Literal[
 ]
 
 GROUP_CACHE_SECONDS = 300.0
+# People whose last minute of stops is remembered at once (the least recent go first).
+RATE_LIMIT_PEOPLE = 10_000
 
 
 class GroupLookupError(Exception):
@@ -106,17 +110,22 @@ class RateLimit:
 
     per_minute: int
     clock: Callable[[], float] = time.monotonic
-    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _seen: TTLCache[str, deque[float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # A person is forgotten 60 s after their last stop, when none of it counts any more.
+        self._seen = TTLCache(RATE_LIMIT_PEOPLE, 60, timer=self.clock)
 
     def take(self, user_id: str) -> float | None:
         """Count one stop for `user_id`; None if allowed, else seconds until allowed."""
         if self.per_minute <= 0:
             return None
         now = self.clock()
-        times = self._seen.setdefault(user_id, deque())
+        times = self._seen.get(user_id, deque())
         while times and times[0] <= now - 60:
             times.popleft()
         if len(times) >= self.per_minute:
             return max(0.0, times[0] + 60 - now)
         times.append(now)
+        self._seen[user_id] = times  # restarts its 60 s
         return None
