@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -110,7 +109,7 @@ class RateLimit:
 
     per_minute: int
     clock: Callable[[], float] = time.monotonic
-    _seen: TTLCache[str, deque[float]] = field(init=False)
+    _seen: TTLCache[str, tuple[float, ...]] = field(init=False)
 
     def __post_init__(self) -> None:
         # A person is forgotten 60 s after their last stop, when none of it counts any more.
@@ -121,11 +120,8 @@ class RateLimit:
         if self.per_minute <= 0:
             return None
         now = self.clock()
-        times = self._seen.get(user_id, deque())
-        while times and times[0] <= now - 60:
-            times.popleft()
-        if len(times) >= self.per_minute:
-            return max(0.0, times[0] + 60 - now)
-        times.append(now)
-        self._seen[user_id] = times  # restarts its 60 s
+        recent = tuple(t for t in self._seen.get(user_id, ()) if t > now - 60)
+        if len(recent) >= self.per_minute:
+            return max(0.0, recent[0] + 60 - now)
+        self._seen[user_id] = (*recent, now)  # a tuple: a tenth of a deque's size
         return None

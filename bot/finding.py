@@ -271,25 +271,33 @@ class FindService:
                     self._seen[stream.meeting_id] = stream.name
         return result
 
-    async def title(self, meeting_id: MeetingId) -> str | None:
+    async def title(self, meeting_id: MeetingId, queue: float | None = None) -> str | None:
         """The meeting's title, cached (TITLE_TTL_SECONDS); None when it has none or
-        it cannot be read."""
+        it cannot be read, or when a read was not under way within `queue` s."""
         cached = self._titles.get(meeting_id, _MISSING)
         if cached is not _MISSING:
             return cached  # type: ignore[return-value]
-        return await self._title_reads.run(meeting_id, lambda: self._read_title(meeting_id))
+        return await self._title_reads.run(meeting_id, lambda: self._read_title(meeting_id, queue))
 
     async def title_within(self, meeting_id: MeetingId, within: float) -> str | None:
-        """The meeting's title if it can be read within `within` s (it goes on being
-        read for the cache); else None."""
-        reading = asyncio.ensure_future(self.title(meeting_id))
+        """The meeting's title if it can be read within `within` s (a read under way by
+        then goes on, for the cache); else None."""
+        reading = asyncio.ensure_future(self.title(meeting_id, within))
         reading.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({reading}, timeout=within)
         return reading.result() if done and reading.exception() is None else None
 
-    async def _read_title(self, meeting_id: MeetingId) -> str | None:
-        async with self._reads:
+    async def _read_title(self, meeting_id: MeetingId, queue: float | None) -> str | None:
+        try:
+            await asyncio.wait_for(self._reads.acquire(), queue)
+        except TimeoutError:
+            # Nobody waits for it any more: under a steady load such reads would queue
+            # without end (about 2 KB each).
+            return None
+        try:
             result = await self._client.get_meeting(meeting_id)
+        finally:
+            self._reads.release()
         match result:
             case Meeting(title=title):
                 self._titles[meeting_id] = title
@@ -384,7 +392,7 @@ class NameLookup:
             self._started = time.monotonic()
             self._reads = (
                 asyncio.ensure_future(self._finder.stream_name(meeting_id)),
-                asyncio.ensure_future(self._finder.title(meeting_id)),
+                asyncio.ensure_future(self._finder.title(meeting_id, NAMES_WAIT_SECONDS)),
             )
             for read in self._reads:
                 read.add_done_callback(_retrieve)

@@ -1,13 +1,17 @@
-"""Memory: what the bot keeps per person is let go once it no longer counts."""
+"""Memory: what the bot keeps per person or per stop is let go once it no longer counts."""
 
 from __future__ import annotations
+
+import asyncio
+import uuid
 
 import pytest
 
 from bot.access import RateLimit
+from bot.finding import TITLE_READS
 from bot.state import memory as memory_module
 from tests.conftest import MEETING, StartBot
-from tests.fakes.servers import FakeSlack
+from tests.fakes.servers import FakeCloudflare, FakeSlack
 from tests.test_access import members
 
 
@@ -35,3 +39,24 @@ async def test_rate_limit_forgets_people_a_minute_after_their_last_stop(
     await bot.command(MEETING, "U0LATE", response="late")
     await slack.wait_responses(2, "late")
     assert list(limit._seen) == ["U0LATE"]
+
+
+async def test_title_reads_nobody_waits_for_do_not_queue_up(
+    start_bot: StartBot, slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    gate = asyncio.Event()
+    for _ in range(TITLE_READS):  # every slot for title reads hangs until the gate opens
+        cloudflare.catalog.meeting_answers.append(cloudflare.gated(gate))
+    bot = await start_bot(RATE_LIMIT_PER_USER_PER_MINUTE="0")
+    for _ in range(3 * TITLE_READS):
+        await bot.command(str(uuid.uuid4()))
+    # Each is posted after its names had their second, without the title.
+    await slack.wait_responses(2 * 3 * TITLE_READS)
+    gate.set()
+    later = str(uuid.uuid4())
+    await bot.command(later, response="later")
+    await cloudflare.recorder.wait_for(
+        lambda _: any(later in r.path for r in cloudflare.catalog.meeting_calls()), 5
+    )
+    # The reads that never got a slot were dropped, not left queued ahead of this one.
+    assert len(cloudflare.catalog.meeting_calls()) == TITLE_READS + 1
