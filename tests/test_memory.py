@@ -32,7 +32,7 @@ async def test_rate_limit_forgets_people_a_minute_after_their_last_stop(
     for person in people:
         await bot.command(MEETING, person, response=person)
     await slack.wait_responses(2 * len(people))  # "Stopping…" and the outcome, each
-    [limit] = kept
+    limit = kept[0]  # the first made: the people's
     assert len(limit._seen) == len(people)  # each one's last minute counts
 
     now[0] += 61  # a minute on, none of those stops counts any more
