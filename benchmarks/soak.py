@@ -180,9 +180,11 @@ async def main() -> None:
         timeout = aiohttp.ClientTimeout(total=30)
         async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
             if args.fill:
-                for _ in range(FILL // 1000):
+                for _ in range(FILL // 1000):  # a batch's steps failed before the next: no backlog
+                    fakes.completed = 0
                     bodies = [step_body("", users[0]) for _ in range(1000)]
                     await asyncio.gather(*(post_json(session, url, verifier, b) for b in bodies))
+                    await fakes.wait_posts(lambda: fakes.completed >= 1000, args.window)
                 print(f"# after {FILL} refused deliveries: RSS {rss_mb(proc.pid):.1f} MB")
             for r in range(args.rounds):
                 started = time.perf_counter()
