@@ -78,7 +78,8 @@ class Fakes:
             except TimeoutError:
                 return
 
-    async def start(self) -> web.AppRunner:
+    def app(self) -> web.Application:
+        """The routes (a subclass may add its own)."""
         app = web.Application()
         app.router.add_post("/api/{method}", self.slack_api)
         app.router.add_post("/response/{meeting}", self.response)
@@ -86,7 +87,10 @@ class Fakes:
             "/client/v4/accounts/{a}/realtime/kit/{b}/meetings/{meeting}/active-livestream/stop",
             self.stop,
         )
-        runner = web.AppRunner(app, access_log=None)
+        return app
+
+    async def start(self) -> web.AppRunner:
+        runner = web.AppRunner(self.app(), access_log=None)
         await runner.setup()
         await web.TCPSite(runner, "127.0.0.1", 0, backlog=4096).start()
         self.port = int(runner.addresses[0][1])

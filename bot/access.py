@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
+
+from cachetools import TTLCache
 
 from bot.flight import SingleFlight
 
@@ -15,6 +16,8 @@ DenialReason = Literal[
 ]
 
 GROUP_CACHE_SECONDS = 300.0
+# People whose last minute of stops is remembered at once (the least recent go first).
+RATE_LIMIT_PEOPLE = 10_000
 
 
 class GroupLookupError(Exception):
@@ -108,17 +111,19 @@ class RateLimit:
     per_minute: int
     clock: Callable[[], float] = time.monotonic
     window: float = 60.0
-    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _seen: TTLCache[str, tuple[float, ...]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Someone is forgotten a window after their last action, when none of it counts.
+        self._seen = TTLCache(RATE_LIMIT_PEOPLE, self.window, timer=self.clock)
 
     def take(self, user_id: str) -> float | None:
         """Count one action for `user_id`; None if allowed, else seconds until allowed."""
         if self.per_minute <= 0:
             return None
         now = self.clock()
-        times = self._seen.setdefault(user_id, deque())
-        while times and times[0] <= now - self.window:
-            times.popleft()
-        if len(times) >= self.per_minute:
-            return max(0.0, times[0] + self.window - now)
-        times.append(now)
+        recent = tuple(t for t in self._seen.get(user_id, ()) if t > now - self.window)
+        if len(recent) >= self.per_minute:
+            return max(0.0, recent[0] + self.window - now)
+        self._seen[user_id] = (*recent, now)  # a tuple: a tenth of a deque's size
         return None

@@ -300,13 +300,15 @@ class FindService:
                     self._seen[stream.meeting_id] = stream.name
         return result
 
-    async def title(self, meeting_id: MeetingId) -> str | None:
+    async def title(self, meeting_id: MeetingId, queue: float | None = None) -> str | None:
         """The meeting's title, cached (TITLE_TTL_SECONDS); None when it has none or
-        it cannot be read."""
+        it cannot be read, or when a read was not under way within `queue` s."""
         cached = self._titles.get(meeting_id, _MISSING)
         if cached is not _MISSING:
             return cached if isinstance(cached, str) else None
-        return await self._title_reads.run(meeting_id, lambda: self._read_title(meeting_id))
+        return await self._title_reads.run(
+            meeting_id, lambda: self._read_title(meeting_id, queue=queue)
+        )
 
     def _warm(
         self, streams: tuple[LiveStream, ...], *, join: bool = False
@@ -330,21 +332,32 @@ class FindService:
         )
 
     async def title_within(self, meeting_id: MeetingId, within: float) -> str | None:
-        """The meeting's title if it can be read within `within` s (it goes on being
-        read for the cache); else None."""
-        reading = asyncio.ensure_future(self.title(meeting_id))
+        """The meeting's title if it can be read within `within` s (a read under way by
+        then goes on, for the cache); else None."""
+        reading = asyncio.ensure_future(self.title(meeting_id, within))
         reading.add_done_callback(_retrieve)
         done, _ = await asyncio.wait({reading}, timeout=within)
         return reading.result() if done and reading.exception() is None else None
 
-    async def _read_title(self, meeting_id: MeetingId, paced: bool = False) -> str | None:
-        async with self._warm_reads if paced else self._reads:
+    async def _read_title(
+        self, meeting_id: MeetingId, paced: bool = False, queue: float | None = None
+    ) -> str | None:
+        slots = self._warm_reads if paced else self._reads
+        try:
+            await asyncio.wait_for(slots.acquire(), queue)
+        except TimeoutError:
+            # Nobody waits for it any more: under a steady load such reads would queue
+            # without end (about 2 KB each).
+            return None
+        try:
             if paced:  # background reads start 1 / TITLE_WARM_PER_SECOND s apart
                 now = time.monotonic()
                 start = max(now, self._warm_next)
                 self._warm_next = start + 1 / TITLE_WARM_PER_SECOND
                 await asyncio.sleep(start - now)  # for time to pass, not for an event
             result = await self._client.get_meeting(meeting_id)
+        finally:
+            slots.release()
         match result:
             case Meeting(title=title):
                 self._titles[meeting_id] = title
@@ -434,7 +447,7 @@ class NameLookup:
             self._started = time.monotonic()
             self._reads = (
                 asyncio.ensure_future(self._finder.stream_name(meeting_id)),
-                asyncio.ensure_future(self._finder.title(meeting_id)),
+                asyncio.ensure_future(self._finder.title(meeting_id, NAMES_WAIT_SECONDS)),
             )
             for read in self._reads:
                 read.add_done_callback(_retrieve)

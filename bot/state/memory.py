@@ -118,7 +118,8 @@ class MemoryState:
         paused = self._paused_until - self._clock()
         if paused > 0:
             return paused
-        self._calls.per_minute, self._calls.window = limit, window
+        if (self._calls.per_minute, self._calls.window) != (limit, window):
+            self._calls = RateLimit(limit, self._clock, window)
         return self._calls.take("api")
 
     async def pause_calls(self, seconds: float) -> Where:
