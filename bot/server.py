@@ -1,13 +1,10 @@
-"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics) and Socket Mode
-(with GET /metrics and GET /healthz on METRICS_PORT when it is set).
+"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics; what stands
+before Bolt is bot/http_guard.py) and Socket Mode (with GET /metrics and GET /healthz on
+METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
 flight up to SHUTDOWN_GRACE_SECONDS to finish, and return. In HTTP mode every request
 after that gets 503, also on connections opened before.
-
-HTTP mode verifies Slack's signature on the raw body before anything parses it, and
-gives each connection READ_TIMEOUT_SECONDS to deliver a request and as long for its
-body (see bot/http_guard.py).
 """
 
 from __future__ import annotations
@@ -62,8 +59,8 @@ def http_app(bot: Bot, guard: Guard) -> web.Application:
         except Malformed as malformed:
             log.warning("answered 400 to a signed request to /slack/events: %s", malformed)
             return web.Response(status=400)
-        # Bolt verifies the signature again: one more HMAC of the same bytes, kept as it
-        # costs nothing (turning it off is app.py's, and Socket Mode shares that app).
+        # Bolt verifies the signature again (app.py leaves request_verification_enabled
+        # on): one more HMAC of the same bytes, microseconds, kept as defence in depth.
         return await to_aiohttp_response(await bot.app.async_dispatch(verified))
 
     async def healthz(_: web.Request) -> web.Response:
@@ -184,13 +181,14 @@ async def serve_http(
         await runner.setup()
         aiohttp_protocol = runner.server
         assert aiohttp_protocol is not None
-        # Our own listener instead of web.TCPSite, so every connection gets the deadline.
-        factory = lambda: ReadDeadline(aiohttp_protocol(), read_timeout, guard.slow)  # noqa: E731
+        # Our own listener instead of web.TCPSite, so every connection gets the deadline
+        # (a ReadDeadline delegates to aiohttp's protocol, it does not subclass one).
+        factory = cast(Any, lambda: ReadDeadline(aiohttp_protocol(), read_timeout, guard.slow))
         listener: asyncio.Server | None = None
         with _reporting(guard, loop):
             try:
-                listener = await loop.create_server(cast(Any, factory), host, port, backlog=2048)
-                bound = _bound_port(listener, port)
+                listener = await loop.create_server(factory, host, port, backlog=2048)
+                bound = int(listener.sockets[0].getsockname()[1])
                 log.info(
                     "listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound
                 )
@@ -213,12 +211,8 @@ def _reporting(guard: Guard, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
     previous = loop.get_exception_handler()
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-        if guard.loop_error(loop, context):
-            return
-        if previous is not None:
-            previous(loop, context)
-        else:
-            loop.default_exception_handler(context)
+        if not guard.loop_error(loop, context):
+            (previous or _default_handler)(loop, context)
 
     aiohttp_log = logging.getLogger("aiohttp.server")
     loop.set_exception_handler(handle)
@@ -297,12 +291,8 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
             await super().handle(client, req)  # type: ignore[arg-type]
 
 
-def _bound_port(listener: asyncio.Server, asked: int) -> int:
-    for sock in listener.sockets:
-        address = sock.getsockname()
-        if isinstance(address, tuple):
-            return int(address[1])
-    return asked
+def _default_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    loop.default_exception_handler(context)
 
 
 async def _drain(bot: Bot, hurry: asyncio.Event | None = None) -> None:
