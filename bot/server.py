@@ -15,7 +15,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -165,61 +165,61 @@ async def serve_http(
     `keepalive_timeout`. `clock` paces the once-a-minute report lines."""
     if settings.slack_signing_secret is None:
         raise ConfigError(["SLACK_SIGNING_SECRET is not set: HTTP mode needs it"])
-    loop = asyncio.get_running_loop()
     guard = Guard(settings.slack_signing_secret.get(), stop, read_timeout, clock)
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        runner = web.AppRunner(
-            http_app(bot, guard),
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=keepalive_timeout,
-            # After an early answer (401, 413, 408) aiohttp reads and drops the rest of
-            # the body for this long, so the client sees the answer, then closes.
-            lingering_time=read_timeout,
-        )
-        await runner.setup()
-        aiohttp_protocol = runner.server
-        assert aiohttp_protocol is not None
-        # Our own listener instead of web.TCPSite, so every connection gets the deadline
-        # (a ReadDeadline delegates to aiohttp's protocol, it does not subclass one).
-        factory = cast(Any, lambda: ReadDeadline(aiohttp_protocol(), read_timeout, guard.slow))
-        listener: asyncio.Server | None = None
-        with _reporting(guard, loop):
-            try:
-                listener = await loop.create_server(factory, host, port, backlog=2048)
-                bound = int(listener.sockets[0].getsockname()[1])
-                log.info(
-                    "listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound
-                )
-                if started is not None:
-                    started.set_result(bound)
-                await stop.wait()
-                listener.close()
-                log.info("shutting down: no longer accepting requests; finishing stops in flight")
-                await _drain(bot, hurry)
-            finally:
-                if listener is not None:
-                    listener.close()
-                await runner.cleanup()
-                await guard.settled()
+        async with _listening(http_app(bot, guard), guard, host, port, keepalive_timeout) as listener:  # fmt: skip
+            bound = int(listener.sockets[0].getsockname()[1])
+            log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound)
+            if started is not None:
+                started.set_result(bound)
+            await stop.wait()
+            listener.close()
+            log.info("shutting down: no longer accepting requests; finishing stops in flight")
+            await _drain(bot, hurry)
 
 
-@contextlib.contextmanager
-def _reporting(guard: Guard, loop: asyncio.AbstractEventLoop) -> Iterator[None]:
-    """While inside, HTTP aiohttp cannot parse and accept() failing are `guard`'s reports."""
+@contextlib.asynccontextmanager
+async def _listening(
+    app: web.Application, guard: Guard, host: str, port: int, keepalive_timeout: float
+) -> AsyncIterator[asyncio.Server]:
+    """`app` on host:port, each connection under `guard`'s read deadline, and aiohttp's
+    parse errors and accept() failing as its reports. On the way out: the listener
+    closed, then the connections, then asyncio's accept() retries waited out."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=keepalive_timeout,
+        # After an early answer (401, 413, 408) aiohttp reads and drops the rest of
+        # the body for this long, so the client sees the answer, then closes.
+        lingering_time=guard.read_timeout,
+    )
+    await runner.setup()
+    aiohttp_protocol = runner.server
+    assert aiohttp_protocol is not None
+    loop = asyncio.get_running_loop()
     previous = loop.get_exception_handler()
 
     def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
         if not guard.loop_error(loop, context):
-            (previous or _default_handler)(loop, context)
+            (previous or type(loop).default_exception_handler)(loop, context)
 
     aiohttp_log = logging.getLogger("aiohttp.server")
     loop.set_exception_handler(handle)
     aiohttp_log.addFilter(guard.quiet)
+    listener: asyncio.Server | None = None
     try:
-        yield
+        # Our own listener instead of web.TCPSite, so every connection gets the deadline
+        # (a ReadDeadline delegates to aiohttp's protocol, it does not subclass one).
+        factory = lambda: ReadDeadline(aiohttp_protocol(), guard.read_timeout, guard.slow)  # noqa: E731
+        listener = await loop.create_server(cast(Any, factory), host, port, backlog=2048)
+        yield listener
     finally:
+        if listener is not None:
+            listener.close()
+        await runner.cleanup()
+        await guard.settled()
         aiohttp_log.removeFilter(guard.quiet)
         loop.set_exception_handler(previous)
 
@@ -289,10 +289,6 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
         """Dispatch and ack `req`, observing the time taken."""
         with metrics.ACK_SECONDS.labels("socket").time():
             await super().handle(client, req)  # type: ignore[arg-type]
-
-
-def _default_handler(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
-    loop.default_exception_handler(context)
 
 
 async def _drain(bot: Bot, hurry: asyncio.Event | None = None) -> None:
