@@ -42,7 +42,7 @@ class Report:
 
 
 class Guard:
-    """The checks and reports of one HTTP server (SignatureVerifier: slack_sdk's HMAC)."""
+    """The checks and reports of one HTTP server; once `stop` is set, every answer is 503."""
 
     def __init__(self, secret: str, stop: asyncio.Event, read_timeout: float, clock: Clock):
         self.verifier, self.stop, self.read_timeout = SignatureVerifier(secret), stop, read_timeout
