@@ -249,6 +249,7 @@ async def test_signed_but_malformed_bodies_get_400_and_one_line_each_without_rea
     not_utf8 = b"\xff\xfe" + command
     assert await post_raw(served, not_utf8, signed(not_utf8, FORM)) == (401, b"")
     assert "(latest: body is not UTF-8, so its signature cannot be checked)" in report_lines(logs, REJECTED)[0]  # fmt: skip
+    assert MEETING not in logs.text()
     assert tracebacks(logs) == []
     assert not [r for r in logs.records if r.name.startswith("bot.bolt")]
     assert cloudflare.stop_calls == []
