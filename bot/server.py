@@ -1,48 +1,36 @@
-"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics) and Socket Mode
-(with GET /metrics and GET /healthz on METRICS_PORT when it is set).
+"""Runners: HTTP mode (POST /slack/events, GET /healthz, GET /metrics; what stands
+before Bolt is bot/http_guard.py) and Socket Mode (with GET /metrics and GET /healthz on
+METRICS_PORT when it is set).
 
 Both stop the same way: on SIGTERM or SIGINT they take no new work, give stops in
 flight up to SHUTDOWN_GRACE_SECONDS to finish, and return. In HTTP mode every request
 after that gets 503, also on connections opened before.
-
-HTTP mode verifies Slack's signature on the raw body before anything parses it, and
-gives each connection READ_TIMEOUT_SECONDS to deliver a request and as long for its
-body (see bot/http_guard.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
+import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any, cast
 
 from aiohttp import web
-from aiohttp.http_exceptions import HttpProcessingError
-from aiohttp.typedefs import Handler
 from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.request.internals import parse_body
 from slack_sdk.errors import SlackApiError
 from slack_sdk.socket_mode.async_client import AsyncBaseSocketModeClient
 from slack_sdk.socket_mode.request import SocketModeRequest
 
 from bot import metrics
 from bot.app import Bot, raise_if_rejected, running_bot
-from bot.config import ConfigError, Secret, Settings
-from bot.http_guard import (
-    AcceptFailures,
-    Clock,
-    MalformedBody,
-    ReadDeadline,
-    Reports,
-    Unauthenticated,
-    bolt_request,
-    check_headers,
-    protocol_errors_reported,
-    verify_signature,
-    with_read_deadline,
-)
+from bot.config import ConfigError, Settings
+from bot.http_guard import Clock, Guard, ReadDeadline
 from bot.usergroups import slack_error_code
 
 log = logging.getLogger(__name__)
@@ -53,91 +41,62 @@ READ_TIMEOUT_SECONDS = 10.0
 KEEPALIVE_TIMEOUT_SECONDS = 15.0
 
 
-def http_app(
-    bot: Bot,
-    signing_secret: Secret,
-    *,
-    stop: asyncio.Event | None = None,
-    read_timeout: float = READ_TIMEOUT_SECONDS,
-    reports: Reports | None = None,
-) -> web.Application:
-    """The aiohttp application: the three routes, nothing else, bodies capped; every
-    request gets 503 once `stop` is set."""
-    secret = signing_secret.get().encode()
-    reports = reports or Reports(log)
+class Malformed(Exception):
+    """A signed body Bolt cannot read (answer 400); the reason never quotes the client."""
 
-    @web.middleware
-    async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-        deadline = _read_deadline_of(request)
-        if deadline is not None:
-            deadline.request_started()
-        try:
-            if stop is not None and stop.is_set():
-                # Shutting down: no new work, also on keep-alive connections opened
-                # before; load balancers see /healthz fail and drain.
-                refused = web.Response(status=503)
-                refused.force_close()
-                return refused
-            return await handler(request)
-        finally:
-            if deadline is not None:
-                deadline.request_finished()
+
+def http_app(bot: Bot, guard: Guard) -> web.Application:
+    """The three routes behind `guard`, bodies capped, every answer to Slack timed."""
 
     async def events(request: web.Request) -> web.StreamResponse:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             raise web.HTTPRequestEntityTooLarge(MAX_BODY_BYTES, request.content_length)
+        text = await guard.verified(request)
+        if isinstance(text, web.Response):
+            return text
         try:
-            timestamp, signature = check_headers(request.headers)
-            body = await _read_body(request, read_timeout)
-            if body is None:
-                reports.slow.note("request body")
-                timed_out = web.Response(status=408)
-                timed_out.force_close()
-                return timed_out
-            verify_signature(secret, timestamp, signature, body)
-        except Unauthenticated as rejected:
-            reports.rejected.note(rejected.reason)
-            return web.Response(status=401)
-        try:
-            verified = bolt_request(body, request.charset, request.query_string, request.headers)
-        except MalformedBody as malformed:
-            log.warning("answered 400 to a signed request to /slack/events: %s", malformed.reason)
+            verified = bolt_request(text, request)
+        except Malformed as malformed:
+            log.warning("answered 400 to a signed request to /slack/events: %s", malformed)
             return web.Response(status=400)
-        # Bolt verifies the signature again (request_verification_enabled, left on): one
-        # more HMAC of the same bytes, as defence in depth. The text is strict UTF-8, so it
-        # re-encodes to exactly the bytes we verified; Bolt can only disagree about a
-        # timestamp that turned 5 minutes old in between, the one case where it would log
-        # a (signed) body.
+        # Bolt verifies the signature again (app.py leaves request_verification_enabled
+        # on): one more HMAC of the same bytes, microseconds, kept as defence in depth.
         return await to_aiohttp_response(await bot.app.async_dispatch(verified))
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response(bot.health())
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[guard])
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES, middlewares=[metrics.time_acks, guard.middleware]
+    )
     app.router.add_post("/slack/events", events)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics.serve_metrics)
-    app.middlewares.insert(0, metrics.time_acks)  # outermost: it times the whole answer
     return app
 
 
-async def _read_body(request: web.Request, within: float) -> bytes | None:
-    """The whole body within `within` seconds, else None. A body aiohttp cannot decode (bad
-    chunked encoding) or a client gone mid-body counts as unsigned: there is nothing to
-    verify."""
+def bolt_request(text: str, request: web.Request) -> AsyncBoltRequest:
+    """Bolt's request for a verified body, read by Bolt's own parser; else Malformed."""
+    if request.charset is not None:
+        try:
+            charset = codecs.lookup(request.charset).name
+        except LookupError:
+            raise Malformed("unknown charset in Content-Type") from None
+        if charset != "utf-8":
+            raise Malformed("charset other than UTF-8 in Content-Type")
     try:
-        async with asyncio.timeout(within):
-            return await request.read()
-    except TimeoutError:
-        return None
-    except (HttpProcessingError, ConnectionError):
-        raise Unauthenticated("body could not be read") from None
-
-
-def _read_deadline_of(request: web.Request) -> ReadDeadline | None:
-    transport = request.transport
-    protocol = transport.get_protocol() if transport is not None else None
-    return protocol if isinstance(protocol, ReadDeadline) else None
+        parsed: object = parse_body(text, request.content_type)
+    except RecursionError:
+        raise Malformed("JSON nested too deeply") from None
+    except ValueError:
+        raise Malformed("not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise Malformed("JSON that is not an object")
+    try:
+        return AsyncBoltRequest(body=text, query=request.query_string, headers=request.headers)  # type: ignore[arg-type]
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError):
+        # Bolt reads ids out of fixed places (team, user, channel...) and assumes their types.
+        raise Malformed("fields of unexpected types") from None
 
 
 Reload = Callable[[], Settings]
@@ -206,57 +165,63 @@ async def serve_http(
     `keepalive_timeout`. `clock` paces the once-a-minute report lines."""
     if settings.slack_signing_secret is None:
         raise ConfigError(["SLACK_SIGNING_SECRET is not set: HTTP mode needs it"])
-    loop = asyncio.get_running_loop()
-    reports = Reports(log, clock)
+    guard = Guard(settings.slack_signing_secret.get(), stop, read_timeout, clock)
     async with running_bot(settings) as bot:
         reload_on_sighup(bot, reload)
-        app = http_app(
-            bot,
-            settings.slack_signing_secret,
-            stop=stop,
-            read_timeout=read_timeout,
-            reports=reports,
-        )
-        runner = web.AppRunner(
-            app,
-            access_log=None,
-            handle_signals=False,
-            keepalive_timeout=keepalive_timeout,
-            # After an early answer (401, 413, 408) aiohttp reads and drops the rest of
-            # the body for this long, so the client sees the answer, then closes.
-            lingering_time=read_timeout,
-        )
-        await runner.setup()
-        accepts = AcceptFailures(reports.out_of_fds)
-        with (
-            accepts.installed(loop),
-            protocol_errors_reported(reports.malformed_http),
-        ):
-            listener: asyncio.Server | None = None
-            try:
-                assert runner.server is not None
-                factory = with_read_deadline(
-                    runner.server,
-                    read_timeout,
-                    lambda: reports.slow.note("request line and headers"),
-                )
-                # Our own listener instead of web.TCPSite, so every connection gets the deadline.
-                listener = await loop.create_server(factory, host, port, backlog=2048)
-                bound = _bound_port(listener, port)
-                log.info(
-                    "listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound
-                )
-                if started is not None:
-                    started.set_result(bound)
-                await stop.wait()
-                accepts.stop_listening(listener)
-                log.info("shutting down: no longer accepting requests; finishing stops in flight")
-                await _drain(bot, hurry)
-            finally:
-                if listener is not None:
-                    accepts.stop_listening(listener)
-                await runner.cleanup()
-                await accepts.settled()
+        async with _listening(http_app(bot, guard), guard, host, port, keepalive_timeout) as listener:  # fmt: skip
+            bound = int(listener.sockets[0].getsockname()[1])
+            log.info("listening on http://%s:%s (POST /slack/events, GET /healthz)", host, bound)
+            if started is not None:
+                started.set_result(bound)
+            await stop.wait()
+            listener.close()
+            log.info("shutting down: no longer accepting requests; finishing stops in flight")
+            await _drain(bot, hurry)
+
+
+@contextlib.asynccontextmanager
+async def _listening(
+    app: web.Application, guard: Guard, host: str, port: int, keepalive_timeout: float
+) -> AsyncIterator[asyncio.Server]:
+    """`app` on host:port, each connection under `guard`'s read deadline, and aiohttp's
+    parse errors and accept() failing as its reports. On the way out: the listener
+    closed, then the connections, then asyncio's accept() retries waited out."""
+    runner = web.AppRunner(
+        app,
+        access_log=None,
+        handle_signals=False,
+        keepalive_timeout=keepalive_timeout,
+        # After an early answer (401, 413, 408) aiohttp reads and drops the rest of
+        # the body for this long, so the client sees the answer, then closes.
+        lingering_time=guard.read_timeout,
+    )
+    await runner.setup()
+    aiohttp_protocol = runner.server
+    assert aiohttp_protocol is not None
+    loop = asyncio.get_running_loop()
+    previous = loop.get_exception_handler()
+
+    def handle(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if not guard.loop_error(loop, context):
+            (previous or type(loop).default_exception_handler)(loop, context)
+
+    aiohttp_log = logging.getLogger("aiohttp.server")
+    loop.set_exception_handler(handle)
+    aiohttp_log.addFilter(guard.quiet)
+    listener: asyncio.Server | None = None
+    try:
+        # Our own listener instead of web.TCPSite, so every connection gets the deadline
+        # (a ReadDeadline delegates to aiohttp's protocol, it does not subclass one).
+        factory = lambda: ReadDeadline(aiohttp_protocol(), guard.read_timeout, guard.slow)  # noqa: E731
+        listener = await loop.create_server(cast(Any, factory), host, port, backlog=2048)
+        yield listener
+    finally:
+        if listener is not None:
+            listener.close()
+        await runner.cleanup()
+        await guard.settled()
+        aiohttp_log.removeFilter(guard.quiet)
+        loop.set_exception_handler(previous)
 
 
 async def serve_socket(
@@ -324,14 +289,6 @@ class TimedSocketModeHandler(AsyncSocketModeHandler):
         """Dispatch and ack `req`, observing the time taken."""
         with metrics.ACK_SECONDS.labels("socket").time():
             await super().handle(client, req)  # type: ignore[arg-type]
-
-
-def _bound_port(listener: asyncio.Server, asked: int) -> int:
-    for sock in listener.sockets:
-        address = sock.getsockname()
-        if isinstance(address, tuple):
-            return int(address[1])
-    return asked
 
 
 async def _drain(bot: Bot, hurry: asyncio.Event | None = None) -> None:

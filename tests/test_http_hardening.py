@@ -134,7 +134,7 @@ def tracebacks(logs: LogWatch) -> list[str]:
 
 
 def report_lines(logs: LogWatch, what: str) -> list[str]:
-    return [line for line in logs.lines("bot.server") if what in line]
+    return [line for line in logs.lines("bot.http_guard") if what in line]
 
 
 async def one_response(reader: asyncio.StreamReader, within: float = 3.0) -> bytes:
@@ -225,7 +225,6 @@ async def test_signed_but_malformed_bodies_get_400_and_one_line_each_without_rea
         payloads.slash_command(MEETING, ALLOWED, served.bot.slack.response_url("cmd"))
     ).encode()
     cases: list[tuple[bytes, str, str]] = [
-        (b"\xff\xfe" + command, FORM, "body is not UTF-8"),
         (command, f"{FORM}; charset=x-unknown", "unknown charset in Content-Type"),
         (command, f"{FORM}; charset=latin-1", "charset other than UTF-8 in Content-Type"),
         (b"payload=" + quote("{not json").encode(), FORM, "not valid JSON"),
@@ -243,6 +242,17 @@ async def test_signed_but_malformed_bodies_get_400_and_one_line_each_without_rea
         ]
         assert tracebacks(logs) == []
         assert not [r for r in logs.records if r.name.startswith("bot.bolt")]
+    assert cloudflare.stop_calls == []
+
+    # SignatureVerifier checks text: bytes that are not UTF-8 cannot be verified, so even
+    # signed ones are refused as unsigned (Slack only sends UTF-8), unlogged, before Bolt.
+    logs.records.clear()
+    not_utf8 = b"\xff\xfe" + command
+    assert await post_raw(served, not_utf8, signed(not_utf8, FORM)) == (401, b"")
+    assert "(latest: body is not UTF-8, so its signature cannot be checked)" in report_lines(logs, REJECTED)[0]  # fmt: skip
+    assert MEETING not in logs.text()
+    assert tracebacks(logs) == []
+    assert not [r for r in logs.records if r.name.startswith("bot.bolt")]
     assert cloudflare.stop_calls == []
 
     # The same command, well formed, still goes through.
