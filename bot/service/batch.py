@@ -15,7 +15,7 @@ from typing import Protocol
 
 from bot.realtimekit import LiveStream, MeetingId, ReadFailure, StopResult
 from bot.realtimekit.codec import decode_result, encode_result
-from bot.service.admit import Denied, Invalid, StopRequest
+from bot.service.admit import Audit, Denied, Invalid, StopRequest
 from bot.state import State
 
 log = logging.getLogger(__name__)
@@ -166,19 +166,62 @@ class NoProgress:
 
 
 @dataclass
-class Tally:
-    """A running batch's counts (see BatchSummary)."""
+class Run:
+    """A running batch: who asked, its deadline, whom to tell, and its counts so far
+    (see BatchSummary); with `only`, the meetings a retry may stop."""
 
+    request: StopAllRequest
+    audit: Audit
+    deadline: float
+    progress: Progress
+    only: frozenset[MeetingId] | None
     live: int = 0
     tried: set[tuple[MeetingId, str]] = field(default_factory=set)  # (meeting, livestream id)
     stopped: int = 0
     ended: int = 0
     failed: list[FailedStop] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
 
     @property
-    def done(self) -> int:
-        """Meetings with an outcome."""
-        return self.stopped + self.ended + len(self.failed)
+    def batch_id(self) -> str:
+        """The batch's id (its audit lines' request_id)."""
+        return self.audit.request_id
+
+    def audit_of(self, meeting_id: MeetingId) -> Audit:
+        """One meeting's stop line within the batch (`"event": "stop"`)."""
+        stop = self.request.as_stop(meeting_id)
+        return Audit("stop", stop, self.batch_id, batch_id=self.batch_id)
+
+    def fail(self, stream: LiveStream, result: StopResult) -> None:
+        """Count `stream` as failed with `result`, and tell the door."""
+        self.failed.append(FailedStop(stream.meeting_id, stream.name, result))
+        self.advanced()
+
+    def advanced(self) -> None:
+        """Tell the door about progress; its trouble never stops the batch."""
+        try:
+            self.progress.advanced(self.stopped + self.ended + len(self.failed), self.live)
+        except Exception:
+            log.exception("stop-all: could not report progress")
+
+    def line(self, **fields: object) -> None:
+        """The batch's totals line (`"event": "stop_all"`)."""
+        self.audit.write(
+            None, "allowed", live=self.live, stopped=self.stopped, already_ended=self.ended,
+            failed=len(self.failed), duration_ms=self._elapsed_ms(), **fields,
+        )  # fmt: skip
+
+    def summary(self, list_failure: ReadFailure | None = None) -> BatchSummary:
+        """The batch's summary now."""
+        request = self.request
+        return BatchSummary(
+            self.batch_id, request.user_id, request.channel_id, self.live, self.stopped,
+            self.ended, tuple(self.failed), retry_of=request.retry_of,
+            list_failure=list_failure, duration_ms=self._elapsed_ms(),
+        )  # fmt: skip
+
+    def _elapsed_ms(self) -> int:
+        return round((time.monotonic() - self.started) * 1000)
 
 
 class BatchSlot:

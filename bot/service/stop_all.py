@@ -53,9 +53,9 @@ from bot.service.batch import (
     NoProgress,
     PressOutcome,
     Progress,
+    Run,
     StopAllRefused,
     StopAllRequest,
-    Tally,
 )
 from bot.service.live import ListFailed
 from bot.service.stop import StopService
@@ -157,140 +157,95 @@ class StopAllService:
         return StopAllRefused(Denied(audit.request_id, request.user_id, MeetingId(""), denial))
 
     async def _run(
-        self,
-        audit: Audit,
-        request: StopAllRequest,
-        progress: Progress,
+        self, audit: Audit, request: StopAllRequest, progress: Progress,
         only: frozenset[MeetingId] | None,
-    ) -> BatchSummary:
-        batch_id, started = audit.request_id, time.monotonic()
-        deadline = started + BATCH_SECONDS
-        tally = Tally()
-
-        def line(**fields: object) -> None:
-            audit.write(
-                None, "allowed", live=tally.live, stopped=tally.stopped,
-                already_ended=tally.ended, failed=len(tally.failed), **fields,
-            )  # fmt: skip
-
+    ) -> BatchSummary:  # fmt: skip
+        run = Run(request, audit, time.monotonic() + BATCH_SECONDS, progress, only)
         try:
-            listed = await self._read_live(deadline)
+            listed = await self._read_live(run.deadline)
             if not isinstance(listed, LiveList):
-                line(outcome="list_failed", api_status=api_status(listed))
-                return BatchSummary(
-                    batch_id, request.user_id, request.channel_id, retry_of=request.retry_of,
-                    list_failure=listed, duration_ms=round((time.monotonic() - started) * 1000),
-                )  # fmt: skip
-            await self._rounds(listed, audit, request, deadline, tally, progress, only)
+                run.line(outcome="list_failed", api_status=api_status(listed))
+                return run.summary(list_failure=listed)
+            await self._rounds(listed, run)
             if only is not None:  # failed meetings no longer live have ended since
-                ended = only - {m for m, _ in tally.tried} - {f.meeting_id for f in tally.failed}
-                tally.ended += len(ended)
-                tally.live += len(ended)
+                ended = only - {m for m, _ in run.tried} - {f.meeting_id for f in run.failed}
+                run.ended += len(ended)
+                run.live += len(ended)
         except asyncio.CancelledError:
-            line(outcome="interrupted")
+            run.line(outcome="interrupted")
             raise
-        line(outcome="done")
-        return BatchSummary(
-            batch_id, request.user_id, request.channel_id, tally.live, tally.stopped,
-            tally.ended, tuple(tally.failed), retry_of=request.retry_of,
-            duration_ms=round((time.monotonic() - started) * 1000),
-        )  # fmt: skip
+        run.line(outcome="done")
+        return run.summary()
 
-    async def _rounds(
-        self,
-        listed: LiveList,
-        audit: Audit,
-        request: StopAllRequest,
-        deadline: float,
-        tally: Tally,
-        progress: Progress,
-        only: frozenset[MeetingId] | None,
-    ) -> None:
+    async def _rounds(self, listed: LiveList, run: Run) -> None:
         """Stop what `listed` shows, then read the list again and stop what is still live,
         at most ROUNDS times: a stream can end between two pages of one read (the later
         pages shift and one is never seen), or start during the batch."""
-        batch_id = audit.request_id
         for round_no in range(ROUNDS + 1):
             streams = [
                 s for s in listed.streams
-                if (s.meeting_id, s.id) not in tally.tried
-                and (only is None or s.meeting_id in only)
+                if (s.meeting_id, s.id) not in run.tried
+                and (run.only is None or s.meeting_id in run.only)
             ]  # fmt: skip
             if not streams:
                 return
-            tally.live += len(streams)
-            if round_no == ROUNDS or time.monotonic() >= deadline:
+            run.live += len(streams)
+            if round_no == ROUNDS or time.monotonic() >= run.deadline:
                 for s in streams:  # not tried: each still gets its line
-                    tally.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
-                    _meeting_audit(request, s.meeting_id, batch_id).write(
-                        s.meeting_id, "allowed", outcome="still_live"
-                    )
+                    run.failed.append(FailedStop(s.meeting_id, s.name, STILL_LIVE))
+                    run.audit_of(s.meeting_id).write(s.meeting_id, "allowed", outcome="still_live")
                 return
-            tally.tried.update((s.meeting_id, s.id) for s in streams)
-            progress.listed(tally.live)
+            run.tried.update((s.meeting_id, s.id) for s in streams)
+            run.progress.listed(run.live)
             queue = deque(streams)
             async with asyncio.TaskGroup() as group:
                 for _ in range(min(self.max_concurrency, len(streams))):
-                    group.create_task(
-                        self._work(queue, batch_id, request, deadline, tally, progress)
-                    )
-            if time.monotonic() >= deadline:
+                    group.create_task(self._work(queue, run))
+            if time.monotonic() >= run.deadline:
                 return  # those left were not tried, and say so
-            again = await self._read_live(deadline)
+            again = await self._read_live(run.deadline)
             if not isinstance(again, LiveList):
-                log.warning("stop-all %s: could not read the live list again", batch_id)
+                log.warning("stop-all %s: could not read the live list again", run.batch_id)
                 return
             listed = again
 
-    async def _work(
-        self,
-        queue: deque[LiveStream],
-        batch_id: str,
-        request: StopAllRequest,
-        deadline: float,
-        tally: Tally,
-        progress: Progress,
-    ) -> None:
+    async def _work(self, queue: deque[LiveStream], run: Run) -> None:
         """One of the batch's workers: stop meetings from `queue` until it is empty."""
         while queue:
             stream = queue.popleft()
             meeting_id = stream.meeting_id
-            attempt = _meeting_audit(request, meeting_id, batch_id)
-            if time.monotonic() >= deadline:  # those left are not tried, and say so
-                tally.failed.append(FailedStop(meeting_id, stream.name, NOT_TRIED))
+            attempt = run.audit_of(meeting_id)
+            if time.monotonic() >= run.deadline:  # those left are not tried, and say so
                 attempt.write(meeting_id, "allowed", outcome="not_tried")
-                _advanced(progress, tally.done, tally.live)
+                run.fail(stream, NOT_TRIED)
                 continue
             try:
                 flight = await self._service.stop_shared(meeting_id)
             except Exception:
                 # One meeting's unexpected error must not cancel the rest of the batch.
-                log.exception("stop-all %s: unexpected error for %s", batch_id, meeting_id)
-                error = ApiError(0, f"unexpected error in the bot (ref: {batch_id})")
-                tally.failed.append(FailedStop(meeting_id, stream.name, error))
+                log.exception("stop-all %s: unexpected error for %s", run.batch_id, meeting_id)
                 attempt.write(meeting_id, "error", outcome="error")
-                _advanced(progress, tally.done, tally.live)
+                run.fail(stream, ApiError(0, f"unexpected error in the bot (ref: {run.batch_id})"))
                 continue
             result = flight.value
-            if isinstance(result, RateLimited) and time.monotonic() < deadline:
+            if isinstance(result, RateLimited) and time.monotonic() < run.deadline:
                 # Not a failure: wait as the API asked, then try this meeting again.
-                wait = result.retry_after
-                wait = DEFAULT_RATE_LIMIT_WAIT if wait is None else wait
-                await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                await _wait_out(result, run.deadline)
                 queue.append(stream)
                 continue
-            match result:
-                case Stopped():
-                    tally.stopped += 1
-                case NoActiveLivestream():
-                    tally.ended += 1
-                case failure:
-                    tally.failed.append(FailedStop(meeting_id, stream.name, failure))
             attempt.write(
                 meeting_id, "allowed", api_status=api_status(result),
                 outcome=outcome_name(result), shared=flight.joined, state=flight.where,
             )  # fmt: skip
-            _advanced(progress, tally.done, tally.live)
+            match result:
+                case Stopped():
+                    run.stopped += 1
+                    run.advanced()
+                case NoActiveLivestream():
+                    run.ended += 1
+                    run.advanced()
+                case failure:
+                    run.fail(stream, failure)
 
     async def _read_live(self, deadline: float) -> LiveList | ReadFailure:
         """The live list, waiting out 429s until `deadline`."""
@@ -298,16 +253,14 @@ class StopAllService:
             listed = await self._client.list_live()
             if not isinstance(listed, RateLimited) or time.monotonic() >= deadline:
                 return listed
-            wait = DEFAULT_RATE_LIMIT_WAIT if listed.retry_after is None else listed.retry_after
-            await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+            await _wait_out(listed, deadline)
 
 
-def _advanced(progress: Progress, done: int, total: int) -> None:
-    """Tell the door about progress; its trouble never stops the batch."""
-    try:
-        progress.advanced(done, total)
-    except Exception:
-        log.exception("stop-all: could not report progress")
+async def _wait_out(limited: RateLimited, deadline: float) -> None:
+    """Wait as a 429 asked (DEFAULT_RATE_LIMIT_WAIT without a Retry-After), at most
+    until `deadline`."""
+    wait = DEFAULT_RATE_LIMIT_WAIT if limited.retry_after is None else limited.retry_after
+    await asyncio.sleep(min(wait, max(0.0, deadline - time.monotonic())))
 
 
 def _audit(request: StopAllRequest, batch_id: str) -> Audit:
@@ -315,8 +268,3 @@ def _audit(request: StopAllRequest, batch_id: str) -> Audit:
     return Audit(
         "stop_all", request.as_stop(), batch_id, batch_id=batch_id, retry_of=request.retry_of
     )
-
-
-def _meeting_audit(request: StopAllRequest, meeting_id: MeetingId, batch_id: str) -> Audit:
-    """One meeting's stop line within the batch (`"event": "stop"`)."""
-    return Audit("stop", request.as_stop(meeting_id), batch_id, batch_id=batch_id)
