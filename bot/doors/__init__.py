@@ -1,5 +1,5 @@
 """The ways in: one module per door, each with a `register(app, ...)` that only
-translates between Slack and the use case (bot.stopping)."""
+translates between Slack and the use case (bot.service)."""
 
 from __future__ import annotations
 
