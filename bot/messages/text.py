@@ -20,7 +20,6 @@ from bot.slack_ids import is_user_id
 
 # Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
 SECTION_TEXT_LIMIT = 3000
-CONTEXT_TEXT_LIMIT = 2000
 BUTTON_TEXT_LIMIT = 75
 CONFIRM_TITLE_LIMIT = 100
 CONFIRM_TEXT_LIMIT = 300

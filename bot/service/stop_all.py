@@ -91,12 +91,6 @@ class StopAllService:
         self.max_concurrency = max_concurrency
         self._slot = BatchSlot(service.state, BATCH_LOCK_SECONDS)
 
-    @property
-    def enabled(self) -> bool:
-        """True when someone may stop everything (either stop-all setting is set)."""
-        policy = self.access.policy
-        return bool(policy.user_ids or policy.usergroup_ids)
-
     async def confirm(self, request: StopAllRequest) -> Confirmation | ListFailed | StopAllRefused:
         """What is live now, for an allowed person to confirm."""
         audit = _audit(request, new_request_id())
