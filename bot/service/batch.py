@@ -53,11 +53,6 @@ class StopAllRefused:
 
     refusal: Invalid | Denied
 
-    @property
-    def request_id(self) -> str:
-        """The refusal's ref."""
-        return self.refusal.request_id
-
 
 @dataclass(frozen=True)
 class Confirmation:
