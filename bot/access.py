@@ -12,8 +12,9 @@ from cachetools import TTLCache
 from bot.flight import SingleFlight
 
 DenialReason = Literal[
-    "not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited", "expired"
-]
+    "not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited", "expired",
+    "disabled", "not_on_stop_all_list", "summary_gone",  # the last three: stop-all's own
+]  # fmt: skip
 
 GROUP_CACHE_SECONDS = 300.0
 # People whose last minute of stops is remembered at once (the least recent go first).

@@ -25,12 +25,12 @@ from bot.config import ConfigError, Settings
 from bot.doors import register_all
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
-from bot.finding import FindService
 from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
+from bot.service.live import FindService
+from bot.service.stop import STOP_LOCK_SECONDS, StopService
+from bot.service.stop_all import StopAllService
 from bot.state import State, open_state
-from bot.stopping import STOP_LOCK_SECONDS, StopService
-from bot.stopping_all import StopAllService
 from bot.usergroups import SlackGroups, slack_error_code
 
 log = logging.getLogger(__name__)

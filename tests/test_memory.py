@@ -10,7 +10,7 @@ import pytest
 from bot.access import RateLimit
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.finding import TITLE_READS
+from bot.service.reads import TITLE_READS
 from bot.state import memory as memory_module
 from tests.conftest import MEETING, StartBot
 from tests.test_access import members

@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 from prometheus_client import REGISTRY
 
-from bot import app, stopping_all
+from bot import app
 from bot.demo.realtimekit import StandInRealtimeKit as FakeLiveApp
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.realtimekit import MeetingId, client, pacing
+from bot.service import batch
+from bot.service import stop_all as stopping_all
+from bot.service.stop import StopService
 from bot.state import MemoryState
-from bot.stopping import StopService
 from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
 
@@ -498,7 +500,7 @@ async def test_the_batch_slot_is_renewed_so_a_long_batch_keeps_it(
         return state
 
     monkeypatch.setattr(app, "open_state", open_clocked_state)
-    monkeypatch.setattr(stopping_all, "SLOT_RENEW_SECONDS", 0.01)
+    monkeypatch.setattr(batch, "SLOT_RENEW_SECONDS", 0.01)
     meetings = live_app.go_live(3)
     bot = await start(start_bot, live_app, ALLOWED_STOP_ALL_USER_IDS=f"{ALLOWED} {OTHER_ALLOWED}")
     [first] = buttons(await confirmation(bot, ALLOWED))

@@ -1,5 +1,5 @@
 """The ways in: one module per door, each with a `register(app, ...)` that only
-translates between Slack and the use case (bot.stopping)."""
+translates between Slack and the use case (bot.service)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from slack_bolt.async_app import AsyncApp
 from bot.doors import buttons, command, guard, listing, shortcut, stop_all, workflow
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
-from bot.finding import FindService
-from bot.stopping import StopService
-from bot.stopping_all import StopAllService
+from bot.service.live import FindService
+from bot.service.stop import StopService
+from bot.service.stop_all import StopAllService
 
 
 def register_all(

@@ -11,7 +11,8 @@ from typing import Any
 
 from bot import messages
 from bot.messages import Reply
-from bot.stopping import StopCrashed, new_request_id
+from bot.service.admit import new_request_id
+from bot.service.stop import StopCrashed
 
 log = logging.getLogger(__name__)
 

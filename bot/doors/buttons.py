@@ -16,9 +16,11 @@ from bot import messages
 from bot.doors.background import Background
 from bot.doors.fields import action_channel, action_value, on_private_card, text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService, stop_named
 from bot.messages import Reply
-from bot.stopping import Redelivered, StopRequest, StopService
+from bot.service.admit import StopRequest
+from bot.service.live import FindService
+from bot.service.names import stop_named
+from bot.service.stop import Redelivered, StopService
 
 log = logging.getLogger(__name__)
 

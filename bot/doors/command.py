@@ -14,11 +14,13 @@ from bot.doors import stop_all as stop_all_door
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import NAMES_WAIT_SECONDS, FindService, stop_named
 from bot.messages import Reply
 from bot.realtimekit import MeetingId
-from bot.stopping import Looked, Redelivered, StopRequest, StopService
-from bot.stopping_all import StopAllService
+from bot.service.admit import StopRequest
+from bot.service.live import FindService
+from bot.service.names import NAMES_WAIT_SECONDS, stop_named
+from bot.service.stop import Looked, Redelivered, StopService
+from bot.service.stop_all import StopAllService
 
 COMMAND = messages.COMMAND
 

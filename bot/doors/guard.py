@@ -12,7 +12,7 @@ from slack_bolt.response import BoltResponse
 
 from bot import audit
 from bot.doors.fields import text_at
-from bot.stopping import new_request_id
+from bot.service.admit import new_request_id
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.doors.background import Background
 from bot.doors.fields import action_channel, action_value, text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService
 from bot.messages import Reply
 from bot.messages.live import PAGE_ACTION_ID, live_list
-from bot.stopping import StopRequest
+from bot.service.admit import StopRequest
+from bot.service.live import FindService
 
 _OFFSET = re.compile(r"[0-9]{1,6}", re.ASCII)
 

@@ -23,7 +23,6 @@ from bot import messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService, stop_named
 from bot.messages import Reply
 from bot.messages.live import (
     CHANNEL_ACTION_ID,
@@ -37,7 +36,10 @@ from bot.messages.live import (
     picker_modal,
     picker_options,
 )
-from bot.stopping import Redelivered, StopRequest, StopService
+from bot.service.admit import StopRequest
+from bot.service.live import FindService
+from bot.service.names import stop_named
+from bot.service.stop import Redelivered, StopService
 
 log = logging.getLogger(__name__)
 

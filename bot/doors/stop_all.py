@@ -19,15 +19,15 @@ from bot.doors.fields import action_channel, action_value, on_private_card, text
 from bot.doors.outbox import Outbox
 from bot.messages import Reply
 from bot.messages import stop_all as views
-from bot.stopping_all import (
+from bot.service.batch import (
     AlreadyRunning,
     BatchSummary,
     Confirmation,
-    ListFailed,
     StopAllRefused,
     StopAllRequest,
-    StopAllService,
 )
+from bot.service.live import ListFailed
+from bot.service.stop_all import StopAllService
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,13 @@ from bot import audit, messages
 from bot.doors.background import Background
 from bot.doors.fields import text_at
 from bot.doors.outbox import Outbox
-from bot.finding import FindService, Found, ListFailed, Names, NoMatch, stop_named
 from bot.messages import Reply
 from bot.messages.live import list_failed, no_match
 from bot.realtimekit import NoActiveLivestream, Stopped
-from bot.stopping import Attempted, Redelivered, StopRequest, StopService, new_request_id
+from bot.service.admit import StopRequest, new_request_id
+from bot.service.live import FindService, Found, ListFailed, NoMatch
+from bot.service.names import Names, stop_named
+from bot.service.stop import Attempted, Redelivered, StopService
 
 log = logging.getLogger(__name__)
 

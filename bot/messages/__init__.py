@@ -1,10 +1,35 @@
 """How outcomes read in Slack: text plus Block Kit, within Slack's limits.
 
-core.py holds the replies every door shares (stops, denials, help), status.py the
-status card, live.py the live list and the picker, stop_all.py stop-all's views."""
+text.py holds the pieces every view uses, outcomes.py one stop's replies and help,
+status.py the status card, live.py the live list and the picker, stop_all.py stop-all's."""
 
-from bot.messages.core import *  # noqa: F403
-from bot.messages.core import __all__ as _core
+from bot.messages.outcomes import (
+    ACTION_ID,
+    COMMAND,
+    interrupted,
+    invalid_reason,
+    no_user_context,
+    pressed,
+    render,
+    something_went_wrong,
+    stopping,
+    usage,
+)
 from bot.messages.status import status_card
+from bot.messages.text import Reply, describe_failure
 
-__all__ = [*_core, "status_card"]
+__all__ = [
+    "ACTION_ID",
+    "COMMAND",
+    "Reply",
+    "describe_failure",
+    "interrupted",
+    "invalid_reason",
+    "no_user_context",
+    "pressed",
+    "render",
+    "something_went_wrong",
+    "status_card",
+    "stopping",
+    "usage",
+]

@@ -7,21 +7,23 @@ from __future__ import annotations
 import datetime
 from typing import Any
 
-from bot.finding import PAGE_SIZE, Listed, ListFailed, ListOutcome, LiveRow, NoMatch
-from bot.messages.core import (
+from bot.messages.outcomes import COMMAND, could_not_read, render, stop_button
+from bot.messages.text import (
     BUTTON_TEXT_LIMIT,
-    COMMAND,
     MESSAGE_TEXT_LIMIT,
     NAME_LIMIT,
     SECTION_TEXT_LIMIT,
     Reply,
-    describe_failure,
     escape_within,
     fit,
-    render,
-    stop_button,
+    plain,
+    ref_block,
+    section,
+    text_reply,
 )
-from bot.stopping import Denied, Invalid
+from bot.service.admit import Denied, Invalid
+from bot.service.live import PAGE_SIZE, Listed, ListFailed, ListOutcome, NoMatch
+from bot.service.names import LiveRow
 
 PAGE_ACTION_ID = "live_list_page"
 PICK_ACTION_ID = "live_stream_pick"
@@ -43,12 +45,9 @@ def live_list(outcome: ListOutcome, now: float) -> Reply:
         case Denied() | Invalid():
             return render(outcome)
         case ListFailed(failure=failure, request_id=request_id):
-            return _private(
-                f":warning: Could not read what is live: {describe_failure(failure)}.",
-                request_id,
-            )
+            return text_reply(f":warning: {could_not_read(failure)}.", request_id)
         case Listed(total=0, request_id=request_id):
-            return _private(
+            return text_reply(
                 ":white_circle: Nothing is live right now: the app has no livestream on air.",
                 request_id,
             )
@@ -61,10 +60,10 @@ def _page(listed: Listed, now: float) -> Reply:
     heading = f":red_circle: *{total} livestream{'s' if total != 1 else ''} live*, newest first"
     if total > len(rows):
         heading += f" (showing {offset + 1} to {offset + len(rows)} of {total})"
-    blocks: list[dict[str, Any]] = [_section(heading)]
+    blocks: list[dict[str, Any]] = [section(heading)]
     lines = [heading]
     for row in rows:
-        blocks.append(_section(_row_text(row, now), stop_button(
+        blocks.append(section(_row_text(row, now), stop_button(
             row.meeting_id, "Stop", now, row.names
         )))  # fmt: skip
         lines.append("• " + _row_line(row, now))
@@ -79,7 +78,7 @@ def _page(listed: Listed, now: float) -> Reply:
         }
         blocks.append({"type": "actions", "elements": [next_page]})
         lines.append(f"{left} more: press Next {more}.")
-    blocks.append(_ref(listed.request_id))
+    blocks.append(ref_block(listed.request_id))
     assert len(blocks) <= MESSAGE_BLOCK_LIMIT
     text = fit("\n".join(lines), MESSAGE_TEXT_LIMIT) + f" (ref: {listed.request_id})"
     return Reply(text, blocks)
@@ -136,30 +135,30 @@ def picker_modal() -> dict[str, Any]:
     return {
         "type": "modal",
         "callback_id": MODAL_CALLBACK_ID,
-        "title": _plain("Stop a livestream", MODAL_TITLE_LIMIT),
-        "submit": _plain("Stop livestream", MODAL_TITLE_LIMIT),
-        "close": _plain("Cancel", MODAL_TITLE_LIMIT),
+        "title": plain("Stop a livestream", MODAL_TITLE_LIMIT),
+        "submit": plain("Stop livestream", MODAL_TITLE_LIMIT),
+        "close": plain("Cancel", MODAL_TITLE_LIMIT),
         "blocks": [
             {
                 "type": "input",
                 "block_id": STREAM_BLOCK_ID,
-                "label": _plain("Livestream", 2000),
-                "hint": _plain("Type part of its name, its meeting's title or meeting ID.", 2000),
+                "label": plain("Livestream", 2000),
+                "hint": plain("Type part of its name, its meeting's title or meeting ID.", 2000),
                 "element": {
                     "type": "external_select",
                     "action_id": PICK_ACTION_ID,
-                    "placeholder": _plain("Search what is live", 150),
+                    "placeholder": plain("Search what is live", 150),
                     "min_query_length": 0,
                 },
             },
             {
                 "type": "input",
                 "block_id": CHANNEL_BLOCK_ID,
-                "label": _plain("Announce the outcome in", 2000),
+                "label": plain("Announce the outcome in", 2000),
                 "element": {
                     "type": "conversations_select",
                     "action_id": CHANNEL_ACTION_ID,
-                    "placeholder": _plain("Pick a channel", 150),
+                    "placeholder": plain("Pick a channel", 150),
                     "default_to_current_conversation": True,
                     "filter": {"include": ["public", "private"], "exclude_bot_users": True},
                 },
@@ -178,8 +177,8 @@ def picker_options(rows: list[LiveRow]) -> list[dict[str, Any]]:
             label += f" — {row.title}"
         options.append(
             {
-                "text": _plain(label, OPTION_TEXT_LIMIT),
-                "description": _plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
+                "text": plain(label, OPTION_TEXT_LIMIT),
+                "description": plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
                 "value": row.meeting_id,
             }
         )
@@ -258,34 +257,4 @@ def _candidate(row: LiveRow) -> str:
 
 def list_failed(outcome: ListFailed) -> str:
     """Why the list could not be read, for a workflow step."""
-    return (
-        f"Could not read what is live: {describe_failure(outcome.failure)} "
-        f"(ref: {outcome.request_id})."
-    )
-
-
-# ------------------------------------------------------------------ helpers
-
-
-def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": fit(text, limit)}
-
-
-def _section(text: str, accessory: dict[str, Any] | None = None) -> dict[str, Any]:
-    block: dict[str, Any] = {
-        "type": "section",
-        "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)},
-    }
-    if accessory is not None:
-        block["accessory"] = accessory
-    return block
-
-
-def _ref(request_id: str) -> dict[str, Any]:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
-
-
-def _private(text: str, request_id: str) -> Reply:
-    return Reply(
-        f"{fit(text, MESSAGE_TEXT_LIMIT)} (ref: {request_id})", [_section(text), _ref(request_id)]
-    )
+    return f"{could_not_read(outcome.failure)} (ref: {outcome.request_id})."

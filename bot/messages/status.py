@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from bot.finding import Names
-from bot.messages.core import (
-    NAME_LIMIT,
-    Reply,
-    describe_failure,
-    escape,
-    escape_within,
-    render,
-    stop_button,
-    text_reply,
-)
+from bot.messages.outcomes import render, stop_button
+from bot.messages.text import NAME_LIMIT, Reply, describe_failure, escape, escape_within, text_reply
 from bot.realtimekit import Livestream, NoActiveLivestream
-from bot.stopping import Denied, Invalid, Looked
+from bot.service.admit import Denied, Invalid
+from bot.service.names import Names
+from bot.service.stop import Looked
 
 _STATUS_ICONS = {
     "LIVE": ":red_circle:",

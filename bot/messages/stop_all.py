@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from bot.messages.core import (
-    COMMAND,
-    CONFIRM_TEXT_LIMIT,
-    Reply,
-    denial_text,
-    describe_failure,
-    escape,
-    fit,
-    mention,
-    text_reply,
-)
-from bot.realtimekit import LiveStream, MeetingId, NoActiveLivestream, Stopped
-from bot.stopping import Denied
-from bot.stopping_all import (
-    AlreadyRunning,
-    BatchSummary,
-    Confirmation,
-    ListFailed,
-    StopAllRefused,
-)
+from bot.messages.outcomes import COMMAND, could_not_read, render
+from bot.messages.text import Reply, describe_failure, dialog, escape, mention, text_reply
+from bot.realtimekit import LiveStream, NoActiveLivestream, Stopped
+from bot.service.batch import AlreadyRunning, BatchSummary, Confirmation, StopAllRefused
+from bot.service.live import ListFailed
 
 CONFIRM_ACTION_ID = "stop_all_livestreams"
 RETRY_ACTION_ID = "stop_all_retry"
@@ -51,7 +34,7 @@ def confirmation(shown: Confirmation) -> Reply:
         "text": {"type": "plain_text", "text": f"Stop all {count} livestreams"[:75]},
         "style": "danger",
         "value": f"all|{int(shown.shown_at)}",
-        "confirm": _dialog(
+        "confirm": dialog(
             "Stop every livestream?",
             f"This stops all {_streams(count)} live now (and any that started since), for "
             "their whole audiences.",
@@ -64,53 +47,13 @@ def confirmation(shown: Confirmation) -> Reply:
 
 def refused(refusal: StopAllRefused) -> Reply:
     """Why the person may not stop everything, and what would change that."""
-    ref = refusal.request_id
-    match refusal.reason:
-        case "disabled":
-            return text_reply(
-                ":no_entry: Stopping every livestream at once is turned off: nobody may do it. "
-                "To turn it on, the bot's admin sets `ALLOWED_STOP_ALL_USER_IDS` (Slack user "
-                "IDs) or `ALLOWED_STOP_ALL_USERGROUP_IDS` (user group IDs) and restarts or "
-                "reloads the bot.",
-                ref,
-            )
-        case "not_on_stop_all_list":
-            return text_reply(
-                f":no_entry: {mention(refusal.user_id)}, you may stop livestreams one at a "
-                "time, but not all at once. Ask the bot's admin to add your user ID to "
-                "`ALLOWED_STOP_ALL_USER_IDS`.",
-                ref,
-            )
-        case "summary_gone":
-            return text_reply(
-                ":x: That stop-all is no longer known (its summary is kept for an hour), so "
-                f"nothing was stopped. Run `{COMMAND} all` again.",
-                ref,
-            )
-        case "malformed_user" | "malformed_channel" | "malformed_button":
-            what = refusal.reason.removeprefix("malformed_")
-            return text_reply(
-                f":x: The request's {what} is malformed, so nothing was stopped.", ref
-            )
-        case "denied":
-            assert refusal.denial is not None
-            if refusal.denial.reason == "expired":
-                return text_reply(
-                    ":alarm_clock: This button expired: it was shown more than 5 minutes ago, "
-                    f"so nothing was stopped. Run `{COMMAND} all` again.",
-                    ref,
-                )
-            # Text about one meeting's stop; none of these reasons names the meeting.
-            denied = Denied(ref, refusal.user_id, MeetingId("all"), refusal.denial)
-            return text_reply(denial_text(denied), ref)
+    return render(refusal.refusal)
 
 
 def list_failed(failed: ListFailed) -> Reply:
     """The live list could not be read, so nothing can be confirmed."""
     return text_reply(
-        f":warning: Could not read what is live: {describe_failure(failed.failure)}. "
-        "Nothing was stopped.",
-        failed.request_id,
+        f":warning: {could_not_read(failed.failure)}. Nothing was stopped.", failed.request_id
     )
 
 
@@ -158,7 +101,7 @@ def summary(done: BatchSummary, shown_at: float) -> Reply:
             "text": {"type": "plain_text", "text": "Try the failed ones again"},
             "style": "danger",
             "value": f"{done.batch_id}|{int(shown_at)}",
-            "confirm": _dialog(
+            "confirm": dialog(
                 "Try the failed ones again?",
                 f"This tries again to stop the {_streams(count, 'that')} failed, if still live.",
                 "Try again",
@@ -172,9 +115,7 @@ def finished(done: BatchSummary, in_channel: bool) -> Reply:
     """The person's last private line."""
     if done.list_failure is not None:
         return text_reply(
-            f":warning: Could not read what is live: {describe_failure(done.list_failure)}. "
-            "Nothing was stopped.",
-            done.batch_id,
+            f":warning: {could_not_read(done.list_failure)}. Nothing was stopped.", done.batch_id
         )
     where = " The summary is in the channel." if in_channel else ""
     return text_reply(f":white_check_mark: Done. {_totals(done)}{where}", done.batch_id)
@@ -219,29 +160,3 @@ def _streams(count: int, verb: str = "are") -> str:
 def _stream_line(stream: LiveStream) -> str:
     name = escape(stream.name, 80) if stream.name else "_(no name)_"
     return f"• {name} (`{stream.meeting_id}`)"
-
-
-def _dialog(title: str, text: str, confirm: str) -> dict[str, Any]:
-    return {
-        "title": {"type": "plain_text", "text": title},
-        "text": {"type": "mrkdwn", "text": fit(text, CONFIRM_TEXT_LIMIT)},
-        "confirm": {"type": "plain_text", "text": confirm},
-        "deny": {"type": "plain_text", "text": "Cancel"},
-        "style": "danger",
-    }
-
-
-__all__ = [
-    "CONFIRM_ACTION_ID",
-    "LISTED",
-    "RETRY_ACTION_ID",
-    "already_running",
-    "confirmation",
-    "finished",
-    "list_failed",
-    "progress",
-    "reading",
-    "refused",
-    "retrying",
-    "summary",
-]

@@ -1,38 +1,31 @@
-"""The replies every door shares: stops, denials, help, and the pieces every view uses."""
+"""How one stop's outcome reads (stopped, failed, refused, pressed twice), the Stop
+button, and help."""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
-from bot.finding import Names
-from bot.realtimekit import (
-    ApiError,
-    Lost,
-    NoActiveLivestream,
-    NotSent,
-    RateLimited,
-    StopFailure,
-    Stopped,
-    TimedOut,
-    Unconfirmed,
-    UnexpectedResponse,
-    Unreachable,
+from bot.messages.text import (
+    BUTTON_TEXT_LIMIT,
+    CONFIRM_NAME_LIMIT,
+    NAME_LIMIT,
+    Reply,
+    describe_failure,
+    describe_lost,
+    dialog,
+    escape,
+    escape_within,
+    fit,
+    mention,
+    quote_input,
+    seconds_text,
+    text_reply,
 )
-from bot.slack_ids import is_user_id
-from bot.stopping import AlreadyPressed, Attempted, Denied, Invalid
-
-# Slack's limits (Block Kit reference): longer texts are rejected, so we shorten them.
-SECTION_TEXT_LIMIT = 3000
-CONTEXT_TEXT_LIMIT = 2000
-BUTTON_TEXT_LIMIT = 75
-CONFIRM_TITLE_LIMIT = 100
-CONFIRM_TEXT_LIMIT = 300
-MESSAGE_TEXT_LIMIT = 4000  # the notification fallback; Slack truncates past 40,000
-QUOTED_LIMIT = 500  # outside text (API messages, names) inside one of our sentences
-NAME_LIMIT = 200  # a livestream's name or a meeting's title, escaped, in a post
-CONFIRM_NAME_LIMIT = 80  # the same inside a confirm dialog (CONFIRM_TEXT_LIMIT in all)
+from bot.realtimekit import NoActiveLivestream, ReadFailure, Stopped
+from bot.service.admit import Denied, Invalid
+from bot.service.names import Names
+from bot.service.stop import AlreadyPressed, Attempted
 
 COMMAND = "/stop-livestream"
 ACTION_ID = "stop_livestream"
@@ -54,42 +47,14 @@ USAGE = (
     f"The meeting ID is a UUID, for example `{COMMAND} {EXAMPLE_ID}`."
 )
 
-_UNREACHABLE = {
-    "refused": "could not reach the Cloudflare API (connection refused)",
-    "dns": "could not reach the Cloudflare API (its host name did not resolve)",
-    "connect_timeout": "could not reach the Cloudflare API (connecting timed out)",
-    "reset": (
-        "the connection to the Cloudflare API broke before it answered; "
-        "the livestream may or may not have stopped"
+_MALFORMED = {
+    "malformed_user": "The request's user ID is malformed",
+    "malformed_channel": "The request's channel ID is malformed",
+    "malformed_button": (
+        "This button is malformed or from an older version of the bot (it carries no "
+        "time it was shown)"
     ),
-    "network": "could not reach the Cloudflare API (network error)",
 }
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A Slack message: `text` is the notification fallback, `blocks` the layout."""
-
-    text: str
-    blocks: list[dict[str, Any]] = field(default_factory=list)
-    public: bool = False
-
-
-def escape(text: str, limit: int = QUOTED_LIMIT) -> str:
-    """Make outside text inert in mrkdwn (no mentions, links or broadcasts), shortened
-    to `limit` characters first."""
-    return fit(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def escape_within(text: str, limit: int) -> str:
-    """escape(text), shortened so that the escaped text itself is at most `limit`
-    characters (escaping can make a text up to five times longer)."""
-    keep = limit
-    while True:
-        escaped = escape(text, keep)
-        if len(escaped) <= limit or keep <= 1:
-            return escaped
-        keep = max(1, min(keep - 1, keep * limit // len(escaped)))
 
 
 def the_livestream(meeting_id: str, names: Names | None, limit: int = NAME_LIMIT) -> str:
@@ -104,85 +69,6 @@ def the_livestream(meeting_id: str, names: Names | None, limit: int = NAME_LIMIT
     return f"the livestream{stream} of {meeting}"
 
 
-def fit(text: str, limit: int) -> str:
-    """`text`, cut to `limit` characters with an ellipsis when longer."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def mention(user_id: str) -> str:
-    """`<@U…>` for a well-formed user ID; anything else is shown inert, never as markup."""
-    return f"<@{user_id}>" if is_user_id(user_id) else quote_input(user_id, 40)
-
-
-def quote_input(text: str, limit: int = 80) -> str:
-    """Show what a person typed, shortened and made inert, inside code markup."""
-    shown = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "`" + escape(shown).replace("`", "'") + "`"
-
-
-def describe_failure(failure: StopFailure) -> str:
-    """What went wrong, in words, with the API's own message when there is one."""
-    match failure:
-        case ApiError(status=0, message=message):  # not the API's: the bot's own error
-            return escape(message)
-        case ApiError(status=404, message=message):
-            return (
-                f"the API answered: {escape(message)} (HTTP 404); it did not say the meeting "
-                "has no active livestream, so check the meeting ID and the bot's app ID"
-            )
-        case ApiError(status=status, message=message):
-            return f"the API answered: {escape(message)} (HTTP {status})"
-        case RateLimited(retry_after=seconds, sent=False):
-            return (
-                "not sent: the bot is holding calls to Cloudflare back (its API budget is used "
-                "up, or Cloudflare asked it to pause), so nothing was changed; retry in "
-                f"{_seconds(seconds or 60)}"
-            )
-        case RateLimited(retry_after=seconds):
-            if seconds is None:
-                return "rate limited by Cloudflare; wait a minute before retrying"
-            return f"rate limited by Cloudflare; retry in {_seconds(seconds)}"
-        case TimedOut(seconds=seconds):
-            return (
-                f"timed out after {_seconds(seconds)} waiting for the API; "
-                "the livestream may or may not have stopped"
-            )
-        case Unreachable(reason=reason):
-            return _UNREACHABLE[reason]
-        case UnexpectedResponse(status=status, too_large=True):
-            return f"unexpected response from the API (HTTP {status}, body over 1 MB)"
-        case UnexpectedResponse(status=status):
-            return f"unexpected response from the API (HTTP {status})"
-        case NotSent():
-            return "not sent, as the bot is restarting, so nothing was changed: try again"
-        case Unconfirmed(lost=lost, check=NotSent()):
-            return (
-                f"Cloudflare's answer was lost ({describe_lost(lost)}) and the bot is "
-                "restarting, so it could not check the livestream: it may or may not have stopped"
-            )
-        case Unconfirmed(lost=lost, check=check):
-            return (
-                f"Cloudflare's answer was lost ({describe_lost(lost)}) and checking the "
-                f"livestream failed too ({describe_failure(check)}), so it may or may not "
-                "have stopped"
-            )
-
-
-def describe_lost(lost: Lost) -> str:
-    """How an answer to a stop went missing, briefly."""
-    match lost:
-        case TimedOut(seconds=seconds):
-            return f"timed out after {_seconds(seconds)}"
-        case Unreachable():
-            return "the connection broke"
-        case UnexpectedResponse(status=status) | ApiError(status=status):
-            return f"HTTP {status} from Cloudflare's edge"
-
-
-def _seconds(value: float) -> str:
-    return f"{value:.2g} s" if value < 10 else f"{round(value)} s"
-
-
 def invalid_reason(text: str) -> str:
     """Why `text` is not one meeting ID, as specifically as we can say."""
     words = text.split()
@@ -193,8 +79,14 @@ def invalid_reason(text: str) -> str:
     return f"{quote_input(words[0])} is not a meeting ID: a meeting ID is a UUID."
 
 
+def could_not_read(failure: ReadFailure) -> str:
+    """The live list could not be read, and why."""
+    return f"Could not read what is live: {describe_failure(failure)}"
+
+
 def denial_text(denied: Denied) -> str:
-    """Why the person was turned away, and what they can do."""
+    """Why the person was turned away, and what they can do (without a meeting ID, the
+    refusal is of a stop-all)."""
     denial = denied.denial
     match denial.reason:
         case "not_allowed":
@@ -217,13 +109,33 @@ def denial_text(denied: Denied) -> str:
         case "rate_limited":
             return (
                 ":hourglass: You have reached the limit of stops per minute; nothing was stopped. "
-                f"Try again in {_seconds(denial.retry_after or 0)}."
+                f"Try again in {seconds_text(denial.retry_after or 0)}."
             )
         case "expired":
+            again = f"Run `{COMMAND} all` again."
+            if denied.meeting_id:
+                again = f"Check the livestream again with `{COMMAND} status {denied.meeting_id}`."
             return (
                 ":alarm_clock: This button expired: it was shown more than 5 minutes ago, "
-                "so nothing was stopped. Check the livestream again with "
-                f"`{COMMAND} status {denied.meeting_id}`."
+                f"so nothing was stopped. {again}"
+            )
+        case "disabled":
+            return (
+                ":no_entry: Stopping every livestream at once is turned off: nobody may do it. "
+                "To turn it on, the bot's admin sets `ALLOWED_STOP_ALL_USER_IDS` (Slack user "
+                "IDs) or `ALLOWED_STOP_ALL_USERGROUP_IDS` (user group IDs) and restarts or "
+                "reloads the bot."
+            )
+        case "not_on_stop_all_list":
+            return (
+                f":no_entry: {mention(denied.user_id)}, you may stop livestreams one at a "
+                "time, but not all at once. Ask the bot's admin to add your user ID to "
+                "`ALLOWED_STOP_ALL_USER_IDS`."
+            )
+        case "summary_gone":
+            return (
+                ":x: That stop-all is no longer known (its summary is kept for an hour), so "
+                f"nothing was stopped. Run `{COMMAND} all` again."
             )
 
 
@@ -243,16 +155,6 @@ def already_pressed(again: AlreadyPressed) -> str:
         f":information_source: {what}. Nothing was done again; check the livestream with "
         f"`{COMMAND} status {again.meeting_id}`."
     )
-
-
-_MALFORMED = {
-    "malformed_user": "The request's user ID is malformed",
-    "malformed_channel": "The request's channel ID is malformed",
-    "malformed_button": (
-        "This button is malformed or from an older version of the bot (it carries no "
-        "time it was shown)"
-    ),
-}
 
 
 def render(
@@ -316,19 +218,9 @@ def stop_button(
         "text": {"type": "plain_text", "text": fit(label, BUTTON_TEXT_LIMIT)},
         "style": "danger",
         "value": f"{meeting_id}|{int(shown_at)}",
-        "confirm": {
-            "title": {"type": "plain_text", "text": "Stop the livestream?"},
-            "text": {
-                "type": "mrkdwn",
-                "text": fit(
-                    f"This stops {what} for its whole audience.",
-                    CONFIRM_TEXT_LIMIT,
-                ),
-            },
-            "confirm": {"type": "plain_text", "text": "Stop it"},
-            "deny": {"type": "plain_text", "text": "Cancel"},
-            "style": "danger",
-        },
+        "confirm": dialog(
+            "Stop the livestream?", f"This stops {what} for its whole audience.", "Stop it"
+        ),
     }
 
 
@@ -372,53 +264,3 @@ def stopping(meeting_id: str) -> Reply:
 def usage() -> Reply:
     """Help, for the caller only."""
     return text_reply(USAGE)
-
-
-def text_reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
-    """A reply of one section (cut to Slack's limits) and, with `request_id`, its ref."""
-    blocks: list[dict[str, Any]] = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": fit(text, SECTION_TEXT_LIMIT)}}
-    ]
-    text = fit(text, MESSAGE_TEXT_LIMIT)
-    if request_id is not None:
-        text = f"{text} (ref: {request_id})"
-        blocks.append(
-            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
-        )
-    return Reply(text=text, blocks=blocks, public=public)
-
-
-__all__ = [
-    "ACTION_ID",
-    "BUTTON_TEXT_LIMIT",
-    "COMMAND",
-    "CONFIRM_TEXT_LIMIT",
-    "CONFIRM_TITLE_LIMIT",
-    "CONTEXT_TEXT_LIMIT",
-    "EXAMPLE_ID",
-    "MESSAGE_TEXT_LIMIT",
-    "NAME_LIMIT",
-    "QUOTED_LIMIT",
-    "SECTION_TEXT_LIMIT",
-    "USAGE",
-    "Reply",
-    "denial_text",
-    "describe_failure",
-    "describe_lost",
-    "escape",
-    "escape_within",
-    "fit",
-    "interrupted",
-    "invalid_reason",
-    "mention",
-    "no_user_context",
-    "pressed",
-    "quote_input",
-    "render",
-    "something_went_wrong",
-    "stop_button",
-    "stopping",
-    "text_reply",
-    "the_livestream",
-    "usage",
-]
