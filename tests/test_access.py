@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiohttp import web
 
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
@@ -102,22 +104,21 @@ async def test_rate_limit_zero_turns_it_off(
 
 
 async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.access import Access, Policy
+    from bot.usergroups import SlackGroups
 
     now = [0.0]
     calls: list[str] = []
 
-    class Directory:
-        async def members(self, group_id: str, team_id: str | None) -> frozenset[str]:
-            calls.append(group_id)
-            return frozenset({STRANGER})
+    class Client:
+        async def usergroups_users_list(self, usergroup: str, team_id: str | None) -> object:
+            calls.append(usergroup)
+            return {"ok": True, "users": [STRANGER]}
 
-    access = Access(
-        Policy(frozenset(), frozenset({"S0G"})),
-        Directory(),
-        cache_seconds=300,
-        clock=lambda: now[0],
-    )
+    groups = SlackGroups(cast(AsyncWebClient, Client()), cache_seconds=300, clock=lambda: now[0])
+    access = Access(Policy(frozenset(), frozenset({"S0G"})), groups)
     assert await access.check(STRANGER, None) is None
     now[0] = 299.0
     assert await access.check(STRANGER, None) is None

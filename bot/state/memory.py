@@ -10,7 +10,7 @@ from typing import Any
 from cachetools import TTLCache
 
 from bot.access import RateLimit
-from bot.flight import SingleFlight
+from bot.cache import Cache
 from bot.state.interface import (
     DEDUP_SECONDS,
     SUMMARY_SECONDS,
@@ -36,7 +36,7 @@ class MemoryState:
     ) -> None:
         self._clock = clock
         self._seen: TTLCache[str, bool] = TTLCache(DEDUP_MAXSIZE, dedup_ttl, timer=clock)
-        self._flights: SingleFlight[str, Flight[Any]] = SingleFlight()
+        self._flights: Cache[str, Flight[Any]] = Cache(0)  # shared, never kept
         self._rate = RateLimit(0, clock)
         self._calls = RateLimit(0, clock)  # API requests: one window for the process
         self._paused_until = 0.0
@@ -80,7 +80,7 @@ class MemoryState:
         async def alone() -> Flight[Any]:
             return Flight(await work(), False, "local")
 
-        flight: Flight[V] = await self._flights.run(key, alone)
+        flight: Flight[V] = await self._flights.load(key, alone)
         return flight._replace(joined=joined)
 
     async def take(self, user_id: str, per_minute: int) -> Answer[float | None]:

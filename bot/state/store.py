@@ -27,7 +27,7 @@ from redis.exceptions import ConnectionError as BrokenConnection
 from redis.exceptions import RedisError
 
 from bot import metrics
-from bot.flight import SingleFlight
+from bot.cache import Cache
 from bot.state import scripts
 from bot.state.interface import (
     DEDUP_SECONDS,
@@ -112,7 +112,7 @@ class StoreState:
         self._dedup_ms = _ms(dedup_ttl)
         self._probe_every = probe_every
         self._memory = MemoryState(dedup_ttl)
-        self._flights: SingleFlight[str, Flight[Any]] = SingleFlight()
+        self._flights: Cache[str, Flight[Any]] = Cache(0)  # shared, never kept
         self._calls = asyncio.Semaphore(MAX_CALLS)
         self._up = False
         self._probing: asyncio.Task[None] | None = None
@@ -326,7 +326,7 @@ class StoreState:
             return await self._coordinate(key, work, encode, decode, lock_ttl)
 
         # Within this process callers share one future, so only one talks to the store.
-        flight: Flight[V] = await self._flights.run(key, coordinate)
+        flight: Flight[V] = await self._flights.load(key, coordinate)
         return flight._replace(joined=True) if joined else flight
 
     async def _coordinate(
