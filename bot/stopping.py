@@ -16,6 +16,7 @@ from typing import Literal
 
 from bot import audit
 from bot.access import Access, Denial
+from bot.codec import decode_result, encode_result
 from bot.realtimekit import (
     ApiError,
     Livestream,
@@ -34,7 +35,6 @@ from bot.realtimekit import (
     parse_meeting_id,
 )
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
-from bot.realtimekit.codec import decode_result, encode_result
 from bot.slack_ids import is_channel_id, is_user_id
 from bot.state import Flight, MemoryState, State, Where
 

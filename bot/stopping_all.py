@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal, Protocol
 
-from bot import audit
+from bot import audit, codec
 from bot.access import Access, Denial
 from bot.finding import ListFailed
 from bot.realtimekit import (
@@ -42,7 +41,7 @@ from bot.realtimekit import (
     StopResult,
 )
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
-from bot.realtimekit.codec import decode_result, encode_result
+from bot.realtimekit.results import RESULT_TYPES
 from bot.stopping import (
     AttemptAudit,
     StopRequest,
@@ -148,49 +147,16 @@ class BatchSummary:
 
     def encode(self) -> str:
         """As JSON, for state; `decode` gives it back."""
-        document: dict[str, Any] = {
-            "batch_id": self.batch_id,
-            "user_id": self.user_id,
-            "channel_id": self.channel_id,
-            "live": self.live,
-            "stopped": self.stopped,
-            "ended": self.ended,
-            "failed": [
-                {"meeting_id": f.meeting_id, "name": f.name, "result": encode_result(f.result)}
-                for f in self.failed
-            ],
-            "finished": self.finished,
-            "retry_of": self.retry_of,
-            "list_failure": None if self.list_failure is None else encode_result(self.list_failure),
-            "duration_ms": self.duration_ms,
-        }
-        return json.dumps(document, separators=(",", ":"))
+        return codec.encode(self)
 
     @classmethod
     def decode(cls, text: str) -> BatchSummary | None:
         """The summary `encode` wrote; None for anything else."""
         try:
-            d = json.loads(text)
-            failed = tuple(
-                FailedStop(MeetingId(f["meeting_id"]), f["name"], decode_result(f["result"]))
-                for f in d["failed"]
-            )
-            list_failure = None if d["list_failure"] is None else decode_result(d["list_failure"])
-            return cls(
-                batch_id=str(d["batch_id"]),
-                user_id=str(d["user_id"]),
-                channel_id=d["channel_id"],
-                live=int(d["live"]),
-                stopped=int(d["stopped"]),
-                ended=int(d["ended"]),
-                failed=failed,
-                finished=bool(d["finished"]),
-                retry_of=d["retry_of"],
-                list_failure=list_failure,  # type: ignore[arg-type]
-                duration_ms=int(d["duration_ms"]),
-            )
-        except (ValueError, KeyError, TypeError):
+            summary = codec.decode(text, (BatchSummary, FailedStop, *RESULT_TYPES))
+        except ValueError:
             return None
+        return summary if isinstance(summary, BatchSummary) else None
 
 
 @dataclass(frozen=True)

@@ -168,3 +168,9 @@ class Meeting:
 
 
 MeetingResult = Meeting | ReadFailure
+
+RESULT_TYPES = (
+    Stopped, ApiError, RateLimited, TimedOut, Unreachable, UnexpectedResponse, Unconfirmed,
+    Livestream, NoActiveLivestream, NotSent,
+)  # fmt: skip
+"""Every type a StopResult may hold (for bot.codec)."""
