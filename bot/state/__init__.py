@@ -16,7 +16,7 @@ from __future__ import annotations
 from bot.state.interface import (
     DEDUP_SECONDS,
     SUMMARY_SECONDS,
-    Answer,
+    Decision,
     Flight,
     State,
     Status,
@@ -28,7 +28,7 @@ from bot.state.store import StoreState, describe
 __all__ = [
     "DEDUP_SECONDS",
     "SUMMARY_SECONDS",
-    "Answer",
+    "Decision",
     "Flight",
     "MemoryState",
     "State",

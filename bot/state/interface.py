@@ -21,7 +21,7 @@ DEDUP_SECONDS = 3600.0
 SUMMARY_SECONDS = 3600.0
 
 
-class Answer(NamedTuple, Generic[T]):
+class Decision(NamedTuple, Generic[T]):
     """An operation's value and where it was decided; unpacks as `value, where`."""
 
     value: T
@@ -46,7 +46,7 @@ class State(Protocol):
         """One of "local", "shared" or "unavailable": see `Status`."""
         ...
 
-    async def first_time(self, *delivery_ids: str) -> Answer[bool]:
+    async def first_time(self, *delivery_ids: str) -> Decision[bool]:
         """True unless any of these ids was seen in the last hour (by any copy); marks
         them all as seen. No ids: True."""
         ...
@@ -67,19 +67,19 @@ class State(Protocol):
         the value through the store as a string)."""
         ...
 
-    async def take(self, user_id: str, per_minute: int) -> Answer[float | None]:
+    async def take(self, user_id: str, per_minute: int) -> Decision[float | None]:
         """Count one action for `user_id` against `per_minute` in any 60 s (0: no
         limit); value None if allowed, else the seconds until it would be."""
         ...
 
     async def remember(
         self, key: str, value: str, ttl: float, *, replace: bool = False
-    ) -> Answer[str | None]:
+    ) -> Decision[str | None]:
         """Keep `value` under `key` for `ttl` seconds (by every copy), unless a value is
         there already and not `replace`; value: the one that was there (None if none)."""
         ...
 
-    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+    async def take_call(self, limit: int, window: float) -> Decision[float | None]:
         """Count one API request against `limit` in any `window` s, for every copy;
         value None if it may go now, else the seconds to wait (the window is full, or
         calls are paused), and then nothing is counted."""
@@ -90,7 +90,7 @@ class State(Protocol):
         longer pause already set stays."""
         ...
 
-    async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
+    async def begin_batch(self, batch_id: str, ttl: float) -> Decision[str | None]:
         """Claim the one batch slot for `ttl` seconds; value None if ours, else the id
         of the batch already running."""
         ...
@@ -105,7 +105,7 @@ class State(Protocol):
         """Keep a batch's summary (e.g. JSON) for `ttl` seconds."""
         ...
 
-    async def get_batch_summary(self, batch_id: str) -> Answer[str | None]:
+    async def get_batch_summary(self, batch_id: str) -> Decision[str | None]:
         """A batch's summary, if one was kept."""
         ...
 

@@ -14,7 +14,7 @@ from bot.cache import Cache
 from bot.state.interface import (
     DEDUP_SECONDS,
     SUMMARY_SECONDS,
-    Answer,
+    Decision,
     Flight,
     Status,
     V,
@@ -52,9 +52,9 @@ class MemoryState:
         """Always "local": there is no store."""
         return "local"
 
-    async def first_time(self, *delivery_ids: str) -> Answer[bool]:
+    async def first_time(self, *delivery_ids: str) -> Decision[bool]:
         """True unless any id was seen within the de-dup window; marks them all."""
-        return Answer(self.mark_seen(delivery_ids), "local")
+        return Decision(self.mark_seen(delivery_ids), "local")
 
     def mark_seen(self, delivery_ids: tuple[str, ...]) -> bool:
         """`first_time` without the await, for the store's write-through."""
@@ -83,9 +83,9 @@ class MemoryState:
         flight: Flight[V] = await self._flights.load(key, alone)
         return flight._replace(joined=joined)
 
-    async def take(self, user_id: str, per_minute: int) -> Answer[float | None]:
+    async def take(self, user_id: str, per_minute: int) -> Decision[float | None]:
         """bot.access.RateLimit's sliding 60 s window, per person."""
-        return Answer(self.take_now(user_id, per_minute), "local")
+        return Decision(self.take_now(user_id, per_minute), "local")
 
     def take_now(self, user_id: str, per_minute: int) -> float | None:
         """`take` without the await."""
@@ -95,10 +95,10 @@ class MemoryState:
 
     async def remember(
         self, key: str, value: str, ttl: float, *, replace: bool = False
-    ) -> Answer[str | None]:
+    ) -> Decision[str | None]:
         """Keep `value` under `key` for `ttl` seconds (at most an hour) unless one is
         there and not `replace`; value: the one there before."""
-        return Answer(self.remember_now(key, value, ttl, replace), "local")
+        return Decision(self.remember_now(key, value, ttl, replace), "local")
 
     def remember_now(self, key: str, value: str, ttl: float, replace: bool) -> str | None:
         """`remember` without the await."""
@@ -109,9 +109,9 @@ class MemoryState:
             self._kept[key] = (value, now + ttl)
         return before
 
-    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+    async def take_call(self, limit: int, window: float) -> Decision[float | None]:
         """One sliding window of API requests for this process, closed while paused."""
-        return Answer(self.take_call_now(limit, window), "local")
+        return Decision(self.take_call_now(limit, window), "local")
 
     def take_call_now(self, limit: int, window: float) -> float | None:
         """`take_call` without the await."""
@@ -127,13 +127,13 @@ class MemoryState:
         self._paused_until = max(self._paused_until, self._clock() + seconds)
         return "local"
 
-    async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
+    async def begin_batch(self, batch_id: str, ttl: float) -> Decision[str | None]:
         """Claim the batch slot unless another batch holds it and has not expired."""
         now = self._clock()
         if self._batch is not None and self._batch[1] > now and self._batch[0] != batch_id:
-            return Answer(self._batch[0], "local")
+            return Decision(self._batch[0], "local")
         self._batch = (batch_id, now + ttl)
-        return Answer(None, "local")
+        return Decision(None, "local")
 
     async def end_batch(self, batch_id: str) -> Where:
         """Release the batch slot if `batch_id` holds it."""
@@ -148,12 +148,12 @@ class MemoryState:
         self._summaries[batch_id] = (summary, self._clock() + ttl)
         return "local"
 
-    async def get_batch_summary(self, batch_id: str) -> Answer[str | None]:
+    async def get_batch_summary(self, batch_id: str) -> Decision[str | None]:
         """A batch's summary, if kept and not expired."""
         kept = self._summaries.get(batch_id)
         if kept is None or kept[1] <= self._clock():
-            return Answer(None, "local")
-        return Answer(kept[0], "local")
+            return Decision(None, "local")
+        return Decision(kept[0], "local")
 
     async def aclose(self) -> None:
         """Nothing to close."""

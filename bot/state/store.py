@@ -32,7 +32,7 @@ from bot.state import scripts
 from bot.state.interface import (
     DEDUP_SECONDS,
     SUMMARY_SECONDS,
-    Answer,
+    Decision,
     Flight,
     Status,
     V,
@@ -189,7 +189,7 @@ class StoreState:
 
     async def _shared(
         self, call: Callable[[], Awaitable[T]], *, always: bool = False
-    ) -> Answer[T] | None:
+    ) -> Decision[T] | None:
         """The store's answer to `call`, or None when it is down or fails now. `always`
         tries a store thought down (a holder's lock there outlives a stall)."""
         if not (self._up or always):
@@ -207,41 +207,41 @@ class StoreState:
             except STORE_ERRORS as error:
                 self._failed(error)
                 return None
-        return Answer(value, "shared")
+        return Decision(value, "shared")
 
     def _key(self, *parts: str) -> str:
         return self._prefix + ":".join(parts)
 
     # -------------------------------------------------------------- operations
 
-    async def first_time(self, *delivery_ids: str) -> Answer[bool]:
+    async def first_time(self, *delivery_ids: str) -> Decision[bool]:
         """SET NX per id across copies; ids are also remembered here for a fallback."""
         fresh_here = self._memory.mark_seen(delivery_ids)
         if not delivery_ids:
-            return Answer(True, self._where)
+            return Decision(True, self._where)
         keys = [self._key("seen", d) for d in delivery_ids]
         got = await self._shared(lambda: self._first_time(keys=keys, args=[self._dedup_ms]))
         if got is None:
-            return Answer(fresh_here, "local")
-        return Answer(int(got.value) == 1, "shared")
+            return Decision(fresh_here, "local")
+        return Decision(int(got.value) == 1, "shared")
 
-    async def take(self, user_id: str, per_minute: int) -> Answer[float | None]:
+    async def take(self, user_id: str, per_minute: int) -> Decision[float | None]:
         """A sliding 60 s window per person on the store's clock (a sorted set)."""
         if per_minute <= 0:
-            return Answer(None, self._where)
+            return Decision(None, self._where)
         got = await self._shared(
             lambda: self._take(
                 keys=[self._key("rate", user_id)], args=[per_minute, 60_000, uuid.uuid4().hex]
             )
         )
         if got is None:
-            return Answer(self._memory.take_now(user_id, per_minute), "local")
+            return Decision(self._memory.take_now(user_id, per_minute), "local")
         wait_ms = int(got.value)
-        return Answer(None if wait_ms < 0 else wait_ms / 1000, "shared")
+        return Decision(None if wait_ms < 0 else wait_ms / 1000, "shared")
 
     async def remember(
         self, key: str, value: str, ttl: float, *, replace: bool = False
-    ) -> Answer[str | None]:
+    ) -> Decision[str | None]:
         """One SET (NX unless `replace`) GET across copies; kept here too for a fallback."""
         here = self._memory.remember_now(key, value, ttl, replace)
         name = self._key("kept", key)
@@ -249,10 +249,10 @@ class StoreState:
             lambda: self._redis.set(name, value, px=_ms(ttl), nx=not replace, get=True)
         )
         if got is None:
-            return Answer(here, "local")
-        return Answer(None if got.value is None else str(got.value), "shared")
+            return Decision(here, "local")
+        return Decision(None if got.value is None else str(got.value), "shared")
 
-    async def take_call(self, limit: int, window: float) -> Answer[float | None]:
+    async def take_call(self, limit: int, window: float) -> Decision[float | None]:
         """One sliding window of API requests for every copy, and the pause that closes
         it; this process's own while the store is down."""
         keys = [self._key("api"), self._key("api-paused")]
@@ -260,9 +260,9 @@ class StoreState:
             lambda: self._take(keys=keys, args=[limit, _ms(window), uuid.uuid4().hex])
         )
         if got is None:
-            return Answer(self._memory.take_call_now(limit, window), "local")
+            return Decision(self._memory.take_call_now(limit, window), "local")
         wait_ms = int(got.value)
-        return Answer(None if wait_ms < 0 else wait_ms / 1000, "shared")
+        return Decision(None if wait_ms < 0 else wait_ms / 1000, "shared")
 
     async def pause_calls(self, seconds: float) -> Where:
         """Pause every copy's API requests (and this one's, should the store fail)."""
@@ -271,14 +271,14 @@ class StoreState:
         got = await self._shared(lambda: self._pause(keys=[key], args=[_ms(seconds)]))
         return "local" if got is None else "shared"
 
-    async def begin_batch(self, batch_id: str, ttl: float) -> Answer[str | None]:
+    async def begin_batch(self, batch_id: str, ttl: float) -> Decision[str | None]:
         """Claim the app's one batch slot for `ttl` seconds."""
         got = await self._shared(
             lambda: self._begin_batch(keys=[self._key("batch")], args=[batch_id, _ms(ttl)])
         )
         if got is None:
             return await self._memory.begin_batch(batch_id, ttl)
-        return Answer(None if got.value is None else str(got.value), "shared")
+        return Decision(None if got.value is None else str(got.value), "shared")
 
     async def end_batch(self, batch_id: str) -> Where:
         """Release the slot if `batch_id` holds it (here and in the store)."""
@@ -297,12 +297,12 @@ class StoreState:
         got = await self._shared(lambda: self._redis.set(key, summary, px=_ms(ttl)))
         return "local" if got is None else "shared"
 
-    async def get_batch_summary(self, batch_id: str) -> Answer[str | None]:
+    async def get_batch_summary(self, batch_id: str) -> Decision[str | None]:
         """The summary any copy kept."""
         got = await self._shared(lambda: self._redis.get(self._key("batch-summary", batch_id)))
         if got is None:
             return await self._memory.get_batch_summary(batch_id)
-        return Answer(None if got.value is None else str(got.value), "shared")
+        return Decision(None if got.value is None else str(got.value), "shared")
 
     # ---------------------------------------------------------------- run_once
 
