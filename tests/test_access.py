@@ -126,3 +126,21 @@ async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
     now[0] = 301.0
     assert await access.check(STRANGER, None) is None
     assert calls == ["S0G", "S0G"]
+
+
+async def test_one_read_of_a_group_serves_both_the_stop_and_the_stop_all_allowlists(
+    start_bot: StartBot, slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.go_live(1)
+    bot = await start_bot(
+        ALLOWED_USER_IDS="",
+        ALLOWED_USERGROUP_IDS="S0ONCALL",
+        ALLOWED_STOP_ALL_USERGROUP_IDS="S0ONCALL",
+    )
+    slack.answer_api("usergroups.users.list", members(STRANGER))  # type: ignore[arg-type]
+    await bot.command("all", STRANGER, response="confirm")
+    [card] = await slack.wait_responses(1, "confirm")
+    assert "not allowed" not in card["text"] and "not all at once" not in card["text"]
+    assert any(b["type"] == "actions" for b in card["blocks"])  # the confirm button
+    [lookup] = slack.calls("usergroups.users.list")
+    assert lookup.data["usergroup"] == "S0ONCALL"
