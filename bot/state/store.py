@@ -104,7 +104,7 @@ class StoreState(MemoryState):
         got = await self._store.shared(
             lambda: self._take(keys=keys, args=[per_minute, 60_000, uuid.uuid4().hex])
         )
-        return await super().take(user_id, per_minute) if got is None else _wait(got.value)
+        return await super().take(user_id, per_minute) if got is None else _taken(got.value)
 
     async def remember(
         self, key: str, value: str, ttl: float, *, replace: bool = False
@@ -124,7 +124,7 @@ class StoreState(MemoryState):
         got = await self._store.shared(
             lambda: self._take(keys=keys, args=[limit, ms(window), uuid.uuid4().hex])
         )
-        return await super().take_call(limit, window) if got is None else _wait(got.value)
+        return await super().take_call(limit, window) if got is None else _taken(got.value)
 
     async def pause_calls(self, seconds: float) -> Where:
         """Pause every copy's API requests (and this one's, should the store fail)."""
@@ -276,11 +276,12 @@ class StoreState(MemoryState):
             await asyncio.sleep(min(MAX_POLL_SECONDS, expires - loop.time()))
 
 
-def _wait(wait_ms: object) -> Decision[float | None]:
+def _taken(wait_ms: object) -> Decision[float | None]:
     """TAKE's answer: -1 when allowed, else milliseconds to wait."""
     wait = int(str(wait_ms))
     return Decision(None if wait < 0 else wait / 1000, "shared")
 
 
 def _text(value: object) -> Decision[str | None]:
+    """The store's string, or None."""
     return Decision(None if value is None else str(value), "shared")
