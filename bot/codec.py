@@ -7,8 +7,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Iterable
+from typing import get_args
 
-from bot.realtimekit.results import RESULT_TYPES, StopResult
+from bot.realtimekit.results import StopResult
+
+RESULT_TYPES: tuple[type, ...] = get_args(StopResult)
+"""Every type a StopResult may hold, however deep."""
 
 
 def encode(value: object) -> str:

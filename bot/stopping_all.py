@@ -41,7 +41,6 @@ from bot.realtimekit import (
     StopResult,
 )
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
-from bot.realtimekit.results import RESULT_TYPES
 from bot.stopping import (
     AttemptAudit,
     StopRequest,
@@ -153,7 +152,7 @@ class BatchSummary:
     def decode(cls, text: str) -> BatchSummary | None:
         """The summary `encode` wrote; None for anything else."""
         try:
-            summary = codec.decode(text, (BatchSummary, FailedStop, *RESULT_TYPES))
+            summary = codec.decode(text, (BatchSummary, FailedStop, *codec.RESULT_TYPES))
         except ValueError:
             return None
         return summary if isinstance(summary, BatchSummary) else None

@@ -171,9 +171,3 @@ class Meeting:
 
 
 MeetingResult = Meeting | ReadFailure
-
-RESULT_TYPES = (
-    Stopped, ApiError, RateLimited, TimedOut, Unreachable, UnexpectedResponse, Unconfirmed,
-    Livestream, NoActiveLivestream, NotSent,
-)  # fmt: skip
-"""Every type a StopResult may hold (for bot.codec)."""
