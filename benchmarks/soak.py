@@ -205,8 +205,8 @@ async def main() -> None:
 if __name__ == "__main__":
     if sys.argv[1:3] == ["-m", "bot"]:  # the bot itself, unpaced
         from bot.cli import main as bot_main
-        from bot.realtimekit import pacing
+        from bot.realtimekit import client
 
-        pacing.REQUESTS_PER_WINDOW = 10**9
+        client.REQUESTS_PER_WINDOW = 10**9
         sys.exit(bot_main(sys.argv[3:]))
     asyncio.run(main())

@@ -9,14 +9,11 @@ from typing import Literal, Protocol
 
 from cachetools import TTLCache
 
-from bot.flight import SingleFlight
-
 DenialReason = Literal[
     "not_allowed", "channel_not_allowed", "membership_unknown", "rate_limited", "expired",
     "disabled", "not_on_stop_all_list", "summary_gone",  # the last three: stop-all's own
 ]  # fmt: skip
 
-GROUP_CACHE_SECONDS = 300.0
 # People whose last minute of stops is remembered at once (the least recent go first).
 RATE_LIMIT_PEOPLE = 10_000
 
@@ -57,21 +54,11 @@ class Policy:
 
 
 class Access:
-    """Applies a Policy, resolving user groups through a cached directory."""
+    """Applies a Policy, resolving user groups through a directory (which caches)."""
 
-    def __init__(
-        self,
-        policy: Policy,
-        directory: GroupDirectory | None = None,
-        cache_seconds: float = GROUP_CACHE_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, policy: Policy, directory: GroupDirectory | None = None) -> None:
         self.policy = policy
         self._directory = directory
-        self._cache_seconds = cache_seconds
-        self._clock = clock
-        self._groups: dict[tuple[str, str | None], tuple[float, frozenset[str]]] = {}
-        self._lookups: SingleFlight[tuple[str, str | None], frozenset[str]] = SingleFlight()
 
     async def check(
         self, user_id: str, channel_id: str | None, team_id: str | None = None
@@ -83,25 +70,18 @@ class Access:
         if user_id in self.policy.user_ids:
             return None
         for group_id in sorted(self.policy.usergroup_ids):
+            if self._directory is None:
+                return Denial(
+                    "membership_unknown",
+                    f"user group {group_id}: no Slack client to read user groups with",
+                )
             try:
-                members = await self._members(group_id, team_id)
+                members = await self._directory.members(group_id, team_id)
             except GroupLookupError as error:
                 return Denial("membership_unknown", f"user group {group_id}: {error.reason}")
             if user_id in members:
                 return None
         return Denial("not_allowed")
-
-    async def _members(self, group_id: str, team_id: str | None) -> frozenset[str]:
-        key = (group_id, team_id)
-        cached = self._groups.get(key)
-        if cached is not None and cached[0] > self._clock():
-            return cached[1]
-        if self._directory is None:
-            raise GroupLookupError("no Slack client to read user groups with")
-        directory = self._directory
-        members = await self._lookups.run(key, lambda: directory.members(group_id, team_id))
-        self._groups[key] = (self._clock() + self._cache_seconds, members)
-        return members
 
 
 @dataclass

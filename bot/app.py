@@ -21,11 +21,11 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import Access, Policy
+from bot.cache import Cache
 from bot.config import ConfigError, Settings
 from bot.doors import register_all
 from bot.doors.background import Background
 from bot.doors.outbox import Outbox
-from bot.flight import SingleFlight
 from bot.realtimekit import RealtimeKitClient
 from bot.service.live import FindService
 from bot.service.stop import STOP_LOCK_SECONDS, StopService
@@ -73,15 +73,13 @@ class CachedAuthorize:
     def __init__(self, client: AsyncWebClient, bot_token: str) -> None:
         self._client = client
         self._bot_token = bot_token
-        self._result: AuthorizeResult | None = None
-        self._auth_tests: SingleFlight[None, AuthorizeResult] = SingleFlight()
+        self._result: Cache[None, AuthorizeResult] = Cache(float("inf"), maxsize=1)
         self.slack: Literal["ok", "unreachable", "rejected"] = "unreachable"
 
     async def __call__(self) -> AuthorizeResult:
-        if self._result is None:
-            self._result = await self._auth_tests.run(None, self._auth_test)
-            self.slack = "ok"
-        return self._result
+        result = await self._result.load(None, self._auth_test)
+        self.slack = "ok"
+        return result
 
     async def _auth_test(self) -> AuthorizeResult:
         response = await self._client.auth_test(token=self._bot_token)
@@ -210,9 +208,10 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         process_before_response=True,
         logger=bolt_log,
     )
+    groups = SlackGroups(client)  # one cache of the groups, for both policies
     service = StopService(
         realtimekit,
-        Access(policy_of(settings), SlackGroups(client)),
+        Access(policy_of(settings), groups),
         settings.rate_limit_per_user_per_minute,
         state,
         lock_ttl=settings.stop_lock_seconds or STOP_LOCK_SECONDS,
@@ -223,7 +222,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
     stop_all = StopAllService(
         service,
         realtimekit,
-        Access(stop_all_policy_of(settings), SlackGroups(client)),
+        Access(stop_all_policy_of(settings), groups),
         settings.cloudflare_max_concurrency,
     )
     register_all(app, service, outbox, background, settings.require_confirmation, finder, stop_all)

@@ -1,12 +1,18 @@
-"""Slack user group membership, read with usergroups.users.list."""
+"""Slack user group membership, read with usergroups.users.list and cached."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
 
 import aiohttp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.access import GroupLookupError
+from bot.cache import Cache
+
+GROUP_CACHE_SECONDS = 300.0
 
 
 def slack_error_code(error: SlackApiError) -> str:
@@ -17,13 +23,25 @@ def slack_error_code(error: SlackApiError) -> str:
 
 
 class SlackGroups:
-    """User group membership through usergroups.users.list (a GroupDirectory)."""
+    """User group membership through usergroups.users.list (a GroupDirectory), kept
+    `cache_seconds`; concurrent reads of one group share one call."""
 
-    def __init__(self, client: AsyncWebClient) -> None:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        cache_seconds: float = GROUP_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
+        self._cache: Cache[tuple[str, str | None], frozenset[str]] = Cache(
+            cache_seconds, timer=clock
+        )
 
     async def members(self, group_id: str, team_id: str | None) -> frozenset[str]:
         """Member user IDs; `team_id` is required by Slack for an org-wide install."""
+        return await self._cache.load((group_id, team_id), lambda: self._read(group_id, team_id))
+
+    async def _read(self, group_id: str, team_id: str | None) -> frozenset[str]:
         try:
             response = await self._client.usergroups_users_list(
                 usergroup=group_id, team_id=team_id or None

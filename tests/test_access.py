@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from aiohttp import web
 
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
@@ -102,22 +104,21 @@ async def test_rate_limit_zero_turns_it_off(
 
 
 async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
+    from slack_sdk.web.async_client import AsyncWebClient
+
     from bot.access import Access, Policy
+    from bot.usergroups import SlackGroups
 
     now = [0.0]
     calls: list[str] = []
 
-    class Directory:
-        async def members(self, group_id: str, team_id: str | None) -> frozenset[str]:
-            calls.append(group_id)
-            return frozenset({STRANGER})
+    class Client:
+        async def usergroups_users_list(self, usergroup: str, team_id: str | None) -> object:
+            calls.append(usergroup)
+            return {"ok": True, "users": [STRANGER]}
 
-    access = Access(
-        Policy(frozenset(), frozenset({"S0G"})),
-        Directory(),
-        cache_seconds=300,
-        clock=lambda: now[0],
-    )
+    groups = SlackGroups(cast(AsyncWebClient, Client()), cache_seconds=300, clock=lambda: now[0])
+    access = Access(Policy(frozenset(), frozenset({"S0G"})), groups)
     assert await access.check(STRANGER, None) is None
     now[0] = 299.0
     assert await access.check(STRANGER, None) is None
@@ -125,3 +126,21 @@ async def test_group_membership_is_read_again_after_the_cache_expires() -> None:
     now[0] = 301.0
     assert await access.check(STRANGER, None) is None
     assert calls == ["S0G", "S0G"]
+
+
+async def test_one_read_of_a_group_serves_both_the_stop_and_the_stop_all_allowlists(
+    start_bot: StartBot, slack: FakeSlack, cloudflare: FakeCloudflare
+) -> None:
+    cloudflare.go_live(1)
+    bot = await start_bot(
+        ALLOWED_USER_IDS="",
+        ALLOWED_USERGROUP_IDS="S0ONCALL",
+        ALLOWED_STOP_ALL_USERGROUP_IDS="S0ONCALL",
+    )
+    slack.answer_api("usergroups.users.list", members(STRANGER))  # type: ignore[arg-type]
+    await bot.command("all", STRANGER, response="confirm")
+    [card] = await slack.wait_responses(1, "confirm")
+    assert "not allowed" not in card["text"] and "not all at once" not in card["text"]
+    assert any(b["type"] == "actions" for b in card["blocks"])  # the confirm button
+    [lookup] = slack.calls("usergroups.users.list")
+    assert lookup.data["usergroup"] == "S0ONCALL"

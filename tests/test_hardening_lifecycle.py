@@ -84,7 +84,7 @@ async def test_bolt_does_not_warn_about_the_bot_token_in_the_environment(spawn: 
 async def test_redelivery_memory_is_bounded_at_its_real_size() -> None:
     state = MemoryState()
     for n in range(DEDUP_MAXSIZE + 1):
-        state.mark_seen((f"Ev{n}",))
+        await state.first_time(f"Ev{n}")
     assert (await state.first_time(f"Ev{DEDUP_MAXSIZE}")).value is False
     assert (await state.first_time("Ev0")).value is True  # the oldest was let go
 

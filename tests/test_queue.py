@@ -19,7 +19,6 @@ from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_json, cf_raw, cf_success
 from bot.realtimekit import client as client_module
-from bot.realtimekit import pacing
 from bot.state import open_state
 from tests.conftest import LogWatch, RunningBot, StartBot
 from tests.fakes.valkey import ValkeyServer, valkey
@@ -102,8 +101,8 @@ async def test_copies_sharing_a_store_share_one_api_budget(
     valkey: ValkeyServer,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 3)
-    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 60.0)
+    monkeypatch.setattr(client_module, "REQUESTS_PER_WINDOW", 3)
+    monkeypatch.setattr(client_module, "WINDOW_SECONDS", 60.0)
     copies = [await start_bot(STATE_URL=valkey.url) for _ in range(2)]
     for n in range(4):
         meeting = str(uuid.uuid4())

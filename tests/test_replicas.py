@@ -19,10 +19,10 @@ import pytest
 from aiohttp import web
 from redis.asyncio import Redis
 
+from bot.codec import encode_result
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import Handler, cf_success
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.realtimekit.codec import encode_result
 from bot.realtimekit.results import Stopped
 from bot.state import scripts
 from tests.conftest import (

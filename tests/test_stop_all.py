@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from bot import app
 from bot.demo.realtimekit import StandInRealtimeKit as FakeLiveApp
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.realtimekit import MeetingId, client, pacing
+from bot.realtimekit import MeetingId, client
 from bot.service import batch
 from bot.service import stop_all as stopping_all
 from bot.service.stop import StopService
@@ -364,8 +364,8 @@ async def test_never_more_than_the_cap_in_flight(
 async def test_every_call_is_paced_within_the_window(
     start_bot: StartBot, live_app: FakeLiveApp, slack: FakeSlack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 10)
-    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 0.5)
+    monkeypatch.setattr(client, "REQUESTS_PER_WINDOW", 10)
+    monkeypatch.setattr(client, "WINDOW_SECONDS", 0.5)
     meetings = live_app.go_live(24)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
@@ -530,8 +530,8 @@ async def test_past_the_deadline_the_meetings_left_are_not_tried_and_the_batch_e
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(stopping_all, "BATCH_SECONDS", 1.0)
-    monkeypatch.setattr(pacing, "REQUESTS_PER_WINDOW", 4)  # then nothing for an hour
-    monkeypatch.setattr(pacing, "WINDOW_SECONDS", 3600.0)
+    monkeypatch.setattr(client, "REQUESTS_PER_WINDOW", 4)  # then nothing for an hour
+    monkeypatch.setattr(client, "WINDOW_SECONDS", 3600.0)
     live_app.go_live(6)
     bot = await start(start_bot, live_app, CLOUDFLARE_MAX_CONCURRENCY="1")
     [button] = buttons(await confirmation(bot))  # the 1st call; the press's read the 2nd

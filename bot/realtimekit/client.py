@@ -19,7 +19,6 @@ import httpx
 
 from bot import metrics
 from bot.config import Secret, Settings
-from bot.realtimekit import pacing
 from bot.realtimekit.parsing import (
     Page,
     parse_livestream_page,
@@ -61,6 +60,11 @@ CALL_BUDGET_SECONDS = 20.0
 # A 429's Retry-After pauses every copy's calls through the store: at most this long, so
 # one odd header cannot silence the bot (and copies started later) for a day.
 MAX_PAUSE_SECONDS = 600.0
+# RealtimeKit's published limit, "All RealtimeKit APIs: 3,500 requests per five minutes",
+# counted for every request (stops, reads, pages, retries) through one sliding window in
+# State: every copy's when they share a store. Tests shrink them before building a client.
+REQUESTS_PER_WINDOW = 3500
+WINDOW_SECONDS = 300.0
 # Pages of the livestream list: enough for any real app, bounded against a loop.
 LIST_PAGE_SIZE = 100
 LIST_MAX_PAGES = 50
@@ -106,11 +110,10 @@ class RealtimeKitClient:
         # of httpcore's queue.
         self._limit = asyncio.Semaphore(max_concurrency)
         self._pools = SplitPools(base_url, timeout, max_concurrency)
-        # Every request counts against RealtimeKit's limit (pacing.py), in every copy
-        # that shares `state`.
+        # Every request counts against RealtimeKit's limit, in every copy sharing `state`.
         self._state: State = state or MemoryState()
-        self._per_window = requests_per_window or pacing.REQUESTS_PER_WINDOW
-        self._window = window_seconds or pacing.WINDOW_SECONDS
+        self._per_window = requests_per_window or REQUESTS_PER_WINDOW
+        self._window = window_seconds or WINDOW_SECONDS
         # Requests waiting for their turn: told NotSent when this copy stops sending.
         self._queued: set[asyncio.Timeout] = set()
         self._sending = True

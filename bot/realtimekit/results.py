@@ -119,7 +119,9 @@ StopFailure = ReadFailure | Unconfirmed
 
 @dataclass(frozen=True)
 class Livestream:
-    """What may be shown of an active livestream: never its stream key or ingest server."""
+    """One meeting's active livestream, as its status read (GET .../active-livestream)
+    gives it: what may be shown, never its stream key or ingest server. Not LiveStream,
+    a row of the app's list, which names its meeting and has no playback URL."""
 
     status: str
     name: str | None = None
@@ -141,7 +143,8 @@ StopResult = Stopped | NoActiveLivestream | StopFailure
 
 @dataclass(frozen=True)
 class LiveStream:
-    """One livestream from the app's list: what may be shown, never its credentials."""
+    """One row of the app's list (GET .../livestreams): which meeting it belongs to, what
+    may be shown, never its credentials. Not Livestream, one meeting's status read."""
 
     id: str
     meeting_id: MeetingId

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
-import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from bot import codec
 from bot.realtimekit import LiveStream, MeetingId, ReadFailure, StopResult
-from bot.realtimekit.codec import decode_result, encode_result
 from bot.service.admit import Audit, Denied, Invalid, StopRequest
 from bot.state import State
 
@@ -94,28 +92,16 @@ class BatchSummary:
 
     def encode(self) -> str:
         """As JSON, for state; `decode` gives it back."""
-        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        document["failed"] = [
-            {"meeting_id": f.meeting_id, "name": f.name, "result": encode_result(f.result)}
-            for f in self.failed
-        ]
-        failure = self.list_failure
-        document["list_failure"] = None if failure is None else encode_result(failure)
-        return json.dumps(document, separators=(",", ":"))
+        return codec.encode(self)
 
     @classmethod
     def decode(cls, text: str) -> BatchSummary | None:
         """The summary `encode` wrote; None for anything else."""
         try:
-            d = json.loads(text)
-            d["failed"] = tuple(
-                FailedStop(MeetingId(f["meeting_id"]), f["name"], decode_result(f["result"]))
-                for f in d["failed"]
-            )
-            d["list_failure"] = d["list_failure"] and decode_result(d["list_failure"])
-            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
-        except (ValueError, KeyError, TypeError):
+            summary = codec.decode(text, (BatchSummary, FailedStop, *codec.RESULT_TYPES))
+        except ValueError:
             return None
+        return summary if isinstance(summary, BatchSummary) else None
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,9 @@ import logging
 import time
 from functools import partial
 
-from cachetools import TLRUCache, TTLCache
+from cachetools import TTLCache
 
-from bot.flight import SingleFlight
+from bot.cache import Cache
 from bot.realtimekit import (
     ApiError,
     ListResult,
@@ -20,6 +20,7 @@ from bot.realtimekit import (
     LiveStream,
     Meeting,
     MeetingId,
+    NotSent,
     ReadFailure,
     RealtimeKitClient,
 )
@@ -44,8 +45,6 @@ TITLE_WARM_PER_SECOND = 4
 # How long a search by name waits for titles not yet known (then it uses what it has).
 SEARCH_TITLES_WAIT_SECONDS = 1.5
 
-_MISSING = object()
-
 
 class LiveReads:
     """The live list and meeting titles, cached; the reads FindService answers from."""
@@ -55,15 +54,16 @@ class LiveReads:
         title_ttl: float = TITLE_TTL_SECONDS,
     ) -> None:  # fmt: skip
         self._client = client
-        self._list: TTLCache[None, ListResult] = TTLCache(maxsize=1, ttl=list_ttl)
-        self._loads: SingleFlight[None, ListResult] = SingleFlight()
-        self._titles: TLRUCache[MeetingId, str | ReadFailure | None] = TLRUCache(
-            maxsize=CACHE_SIZE,
-            ttu=lambda _, v, now: (
-                now + (TITLE_FAILURE_SECONDS if isinstance(v, ReadFailure) else title_ttl)
+        self._list: Cache[None, ListResult] = Cache(list_ttl, maxsize=1)
+        # A title, None (it has none), or why it could not be read: kept a while, but
+        # not when it was never asked for (NotSent: nobody waited for it any more).
+        self._titles: Cache[MeetingId, str | ReadFailure | None] = Cache(
+            lambda v: (
+                0 if isinstance(v, NotSent)
+                else TITLE_FAILURE_SECONDS if isinstance(v, ReadFailure) else title_ttl
             ),
-        )
-        self._title_reads: SingleFlight[MeetingId, str | None] = SingleFlight()
+            CACHE_SIZE,
+        )  # fmt: skip
         self._reads = asyncio.Semaphore(TITLE_READS)
         self._warm_reads = asyncio.Semaphore(TITLE_WARM_READS)
         self._warm_next = 0.0  # when the next background read may start
@@ -74,15 +74,10 @@ class LiveReads:
     async def live(self, *, fresh: bool = False) -> ListResult:
         """What is live: the cached list (LIST_TTL_SECONDS) unless `fresh`; loads that
         overlap share one read."""
-        if not fresh:
-            cached = self._list.get(None)
-            if cached is not None:
-                return cached
-        return await self._loads.run(None, self._load)
+        return await self._list.load(None, self._load, fresh=fresh)
 
     async def _load(self) -> ListResult:
         result = await self._client.list_live()
-        self._list[None] = result
         if isinstance(result, LiveList):
             for stream in result.streams:
                 if stream.name:
@@ -92,23 +87,21 @@ class LiveReads:
     async def title(self, meeting_id: MeetingId, queue: float | None = None) -> str | None:
         """The meeting's title, cached (TITLE_TTL_SECONDS); None when it has none or
         it cannot be read, or when a read was not under way within `queue` s."""
-        cached = self._titles.get(meeting_id, _MISSING)
-        if cached is not _MISSING:
-            return cached if isinstance(cached, str) else None
-        return await self._title_reads.run(
+        title = await self._titles.load(
             meeting_id, lambda: self._read_title(meeting_id, queue=queue)
         )
+        return title if isinstance(title, str) else None
 
     def _warm(
         self, streams: tuple[LiveStream, ...], *, join: bool = False
-    ) -> list[asyncio.Future[str | None]]:
+    ) -> list[asyncio.Future[str | ReadFailure | None]]:
         """Read the titles not cached, in the background and paced; the reads started
         (with `join`, those already under way too)."""
         reads = []
         for meeting_id in (s.meeting_id for s in streams):
-            if meeting_id in self._titles or (self._title_reads.running(meeting_id) and not join):
+            if meeting_id in self._titles or (self._titles.running(meeting_id) and not join):
                 continue
-            read = self._title_reads.run(meeting_id, partial(self._read_title, meeting_id, True))
+            read = self._titles.load(meeting_id, partial(self._read_title, meeting_id, True))
             read.add_done_callback(retrieve)
             reads.append(read)
         return reads
@@ -130,14 +123,14 @@ class LiveReads:
 
     async def _read_title(
         self, meeting_id: MeetingId, paced: bool = False, queue: float | None = None
-    ) -> str | None:
+    ) -> str | ReadFailure | None:
         slots = self._warm_reads if paced else self._reads
         try:
             await asyncio.wait_for(slots.acquire(), queue)
         except TimeoutError:
             # Nobody waits for it any more: under a steady load such reads would queue
             # without end (about 2 KB each).
-            return None
+            return NotSent()
         try:
             if paced:  # background reads start 1 / TITLE_WARM_PER_SECOND s apart
                 now = time.monotonic()
@@ -149,15 +142,12 @@ class LiveReads:
             slots.release()
         match result:
             case Meeting(title=title):
-                self._titles[meeting_id] = title
                 return title
             case ApiError(status=404):
-                self._titles[meeting_id] = None  # no such meeting: no title to wait for
-                return None
+                return None  # no such meeting: no title to wait for
             case failure:
                 log.info("could not read the title of meeting %s: %s", meeting_id, failure)
-                self._titles[meeting_id] = failure  # not asked again for a while
-                return None
+                return failure  # not asked again for a while
 
     async def with_titles(self, streams: tuple[LiveStream, ...]) -> tuple[LiveRow, ...]:
         """`streams` as rows with their meetings' titles (read TITLE_READS at a time)."""

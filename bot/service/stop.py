@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.access import Access
+from bot.codec import decode_result, encode_result
 from bot.realtimekit import (
     Livestream,
     MeetingId,
@@ -24,7 +25,6 @@ from bot.realtimekit import (
     StopResult,
 )
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
-from bot.realtimekit.codec import decode_result, encode_result
 from bot.service.admit import (
     BUTTON_LIFETIME_SECONDS,
     Admission,

@@ -9,26 +9,29 @@
     await state.aclose()
 
 Every answer says where it was decided ("shared" or "local"); see `Status` for what
-`status` reports."""
+`status` reports. A StoreState is a MemoryState (its fallback), so `State` names both."""
 
 from __future__ import annotations
 
-from bot.state.interface import (
+from bot.state.connection import describe
+from bot.state.memory import (
     DEDUP_SECONDS,
     SUMMARY_SECONDS,
-    Answer,
+    Decision,
     Flight,
-    State,
+    MemoryState,
     Status,
     Where,
 )
-from bot.state.memory import MemoryState
-from bot.state.store import StoreState, describe
+from bot.state.store import StoreState
+
+State = MemoryState
+"""The interface every copy's state has: MemoryState's, which StoreState extends."""
 
 __all__ = [
     "DEDUP_SECONDS",
     "SUMMARY_SECONDS",
-    "Answer",
+    "Decision",
     "Flight",
     "MemoryState",
     "State",
