@@ -1,12 +1,18 @@
-"""Everything the doors send to Slack: response_url posts, channel posts and, when a
-channel post fails, a direct message from the app."""
+"""The one replier: everything the listeners send to Slack, and its one retry policy.
+
+A reply goes where its request says (`To`): to the response_url (replacing a private
+card first), else in the channel (only to the person when it is not public), else, or
+when that fails, as a direct message from the app; a workflow step's reply fails it."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import aiohttp
+from slack_bolt.context.fail.async_fail import AsyncFail
 from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
     AsyncRateLimitErrorRetryHandler,
@@ -22,29 +28,62 @@ from bot.messages import Reply
 log = logging.getLogger(__name__)
 
 
-class Outbox:
-    """Sends replies over one shared HTTP session."""
+def retry_policy(backoff: float) -> list[AsyncRetryHandler]:
+    """slack-sdk's retries for every Slack call: only what cannot have been delivered.
+    A post that timed out or lost its connection may have landed, and a retry would
+    post it twice: so connect-phase errors only, 500/503 (the server-error handler
+    leaves 502/504 alone), and 429 after Retry-After. Retry state lives per request,
+    so one list serves every call."""
+    interval = BackoffRetryIntervalCalculator(backoff)
+    return [
+        AsyncConnectionErrorRetryHandler(
+            max_retry_count=2,
+            interval_calculator=interval,
+            error_types=[aiohttp.ClientConnectorError],
+        ),
+        AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
+        AsyncRateLimitErrorRetryHandler(max_retry_count=2),
+    ]
+
+
+@dataclass(frozen=True)
+class To:
+    """Where one request's replies go."""
+
+    response_url: str | None = None
+    replace: bool = False  # a private card: replaced by what happened
+    channel_id: str | None = None
+    user_id: str | None = None
+    fail: AsyncFail | None = None  # a workflow step: its replies fail it
+
+
+class Replier:
+    """Sends replies over one shared HTTP session, with one retry policy."""
 
     def __init__(
         self, session: aiohttp.ClientSession, client: AsyncWebClient, backoff: float
     ) -> None:
         self._session = session
         self.client = client
-        # Only what cannot have been delivered is retried: a post that timed out or
-        # lost its connection may have landed, and a retry would post it twice.
-        # slack-sdk's handlers: connect-phase errors, 500/503 (its server-error handler
-        # leaves 502/504 alone), and 429 after Retry-After.
-        # Retry state lives per request, so these serve every post.
-        interval = BackoffRetryIntervalCalculator(backoff)
-        self._retry = [
-            AsyncConnectionErrorRetryHandler(
-                max_retry_count=2,
-                interval_calculator=interval,
-                error_types=[aiohttp.ClientConnectorError],
-            ),
-            AsyncServerErrorRetryHandler(max_retry_count=2, interval_calculator=interval),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-        ]
+        self._retry = retry_policy(backoff)
+
+    async def send(self, to: To, reply: Reply, request_id: str | None = None) -> None:
+        """Deliver `reply` where `to` says."""
+        if to.fail is not None:
+            await to.fail(reply.text)
+        elif to.response_url is not None:
+            if to.replace:  # the card gives way to what happened, so it cannot act twice
+                await self.respond(
+                    to.response_url, Reply(reply.text, reply.blocks), request_id,
+                    replace_original=True,
+                )  # fmt: skip
+                if not reply.public:
+                    return
+            await self.respond(to.response_url, reply, request_id)
+        elif to.channel_id is not None or to.user_id:
+            await self.post_or_dm(to.channel_id, to.user_id or "", reply, request_id)
+        else:
+            log.warning("a reply with nowhere to go", extra={"request_id": request_id})
 
     async def respond(
         self,
@@ -104,20 +143,20 @@ class Outbox:
             except Exception as error:
                 log.warning(
                     "could not post in %s (%s): telling the person directly", channel_id,
-                    _reason(error), extra={"request_id": request_id},
+                    reason(error), extra={"request_id": request_id},
                 )  # fmt: skip
         try:
             await self.post(user_id, reply)
         except Exception as error:
             log.warning(
-                "could not tell the person: %s", _reason(error), extra={"request_id": request_id}
+                "could not tell the person: %s", reason(error), extra={"request_id": request_id}
             )
             audit.write(
-                "reply_failed", request_id=request_id, via="chat.postMessage", error=_reason(error)
+                "reply_failed", request_id=request_id, via="chat.postMessage", error=reason(error)
             )
 
 
-def _reason(error: Exception) -> str:
+def reason(error: Exception) -> str:
     """Slack's error code, or the kind of failure."""
     if isinstance(error, SlackApiError):
         return str(error.response.get("error") or "slack_error")

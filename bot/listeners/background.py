@@ -1,4 +1,4 @@
-"""The doors' work after the ack: tracked so shutdown can wait for it, and guarded so
+"""The listeners' work after the ack: tracked so shutdown can wait for it, and guarded so
 no exception reaches a person as a traceback."""
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class Background:
         self._idle.set()
         self._quiet = False  # set when told to stop at once: no more replies
 
-    def run(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+    def run(self, work: Coroutine[Any, Any, object], deliver: Deliver) -> None:
         """Run `work` in the background. An unexpected error gets the person a reference
         to quote; work cut off by shutdown tells them the bot restarted."""
         task = asyncio.ensure_future(self._guarded(work, deliver))
@@ -39,7 +39,7 @@ class Background:
         self._idle.clear()
         task.add_done_callback(self._finished)
 
-    async def _guarded(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, object], deliver: Deliver) -> None:
         try:
             await work
             return
