@@ -1,8 +1,8 @@
 """The one replier: everything the listeners send to Slack, and its one retry policy.
 
 A reply goes where its request says (`To`): to the response_url (replacing a private
-card first), else in the channel (only to the person when it is not public), else, or
-when that fails, as a direct message from the app; a workflow step's reply fails it."""
+card first), else in the channel (only to the person when it is not public), falling
+back, where asked, to a direct message from the app; a workflow step's reply fails it."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ class To:
     replace: bool = False  # a private card: replaced by what happened
     channel_id: str | None = None
     user_id: str | None = None
+    dm: bool = False  # when the channel post fails (or there is none): a direct message
     fail: AsyncFail | None = None  # a workflow step: its replies fail it
 
 
@@ -80,10 +81,23 @@ class Replier:
                 if not reply.public:
                     return
             await self.respond(to.response_url, reply, request_id)
-        elif to.channel_id is not None or to.user_id:
-            await self.post_or_dm(to.channel_id, to.user_id or "", reply, request_id)
-        else:
+        elif to.dm and to.user_id:
+            await self.post_or_dm(to.channel_id, to.user_id, reply, request_id)
+        elif not await self.in_channel(to.channel_id, to.user_id, reply):
             log.warning("a reply with nowhere to go", extra={"request_id": request_id})
+
+    async def in_channel(self, channel_id: str | None, user_id: str | None, reply: Reply) -> bool:
+        """Post in the channel, only to `user_id` when the reply is not public; False
+        when there is no such place to post."""
+        if channel_id is not None and reply.public:
+            await self.post(channel_id, reply)
+        elif channel_id is not None and user_id:
+            await self.client.chat_postEphemeral(
+                channel=channel_id, user=user_id, text=reply.text, blocks=reply.blocks
+            )
+        else:
+            return False
+        return True
 
     async def respond(
         self,
@@ -133,12 +147,7 @@ class Replier:
         lands."""
         if channel_id is not None:
             try:
-                if reply.public:
-                    await self.post(channel_id, reply)
-                else:
-                    await self.client.chat_postEphemeral(
-                        channel=channel_id, user=user_id, text=reply.text, blocks=reply.blocks
-                    )
+                await self.in_channel(channel_id, user_id, reply)
                 return
             except Exception as error:
                 log.warning(

@@ -57,7 +57,7 @@ async def on_shortcut(
         return
     deps = Deps.of(context)
     opening = client.views_open(trigger_id=trigger_id, view=picker_modal())
-    deps.background.run(opening, partial(deps.replier.send, To(user_id=context.user_id)))
+    deps.background.run(opening, partial(deps.replier.send, To(user_id=context.user_id, dm=True)))
 
 
 async def on_options(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -107,7 +107,7 @@ async def on_submit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltConte
         await ack(response_action="errors", errors=cannot_post())
         return
     await ack()
-    to = To(channel_id=channel_id, user_id=request.user_id)
+    to = To(channel_id=channel_id, user_id=request.user_id, dm=True)
     deps.background.run(stop_and_reply(deps, request, to), partial(deps.replier.send, to))
 
 
