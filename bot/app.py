@@ -232,7 +232,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         Access(stop_all_policy_of(settings), SlackGroups(client)),
         settings.cloudflare_max_concurrency,
     )
-    replier = Replier(session, client, settings.slack_retry_backoff_seconds)
+    replier = Replier(session, client)
     background = Background(realtimekit.stop_sending)
     finder = FindService(realtimekit, service)
     deps = Deps(service, finder, stop_all, replier, background, settings.require_confirmation)

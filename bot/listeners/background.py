@@ -72,12 +72,7 @@ class Background:
         what is left, which still audits and, unless hurried, replies. True if all of it
         finished in time."""
         self._stop_sending()
-        waits = [asyncio.ensure_future(self._idle.wait())]
-        if hurry is not None:
-            waits.append(asyncio.ensure_future(hurry.wait()))
-        _, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
-        for waiting in pending:
-            waiting.cancel()
+        await first_set(self._idle, *([hurry] if hurry else []), within=within)
         if self._idle.is_set():
             return True
         self._quiet = hurry is not None and hurry.is_set()
@@ -86,3 +81,12 @@ class Background:
             task.cancel()
         await asyncio.wait(left, timeout=INTERRUPTED_REPLY_SECONDS + 1)
         return False
+
+
+async def first_set(*events: asyncio.Event, within: float | None = None) -> bool:
+    """Wait until any of `events` is set (or `within` s pass); True if one is."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    done, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
+    for waiting in pending:
+        waiting.cancel()
+    return bool(done)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from functools import partial
+from dataclasses import dataclass
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -33,21 +33,28 @@ def parse_button_value(value: str) -> tuple[str, float | None]:
     return meeting_text, float(shown_at) if _SHOWN_AT.fullmatch(shown_at) else None
 
 
-def action_value(body: dict[str, Any]) -> str:
-    """The pressed button's value ("" when missing); the guard let only a readable
-    first action through."""
-    return text_at(body["actions"][0], "value") or ""
+@dataclass(frozen=True)
+class Press:
+    """What a press says: its value (before and after the `|`), who pressed it (from
+    `user.id` only: a `user` that is not an object reads as missing, so it is refused
+    as malformed, never taken as an ID), where, and whether on a private card."""
 
+    what: str
+    issued_at: float | None
+    user_id: str
+    channel_id: str | None
+    on_card: bool
 
-def action_channel(body: dict[str, Any]) -> str | None:
-    """The channel of the message whose button was pressed."""
-    return text_at(body, "channel", "id") or text_at(body, "container", "channel_id")
-
-
-def presser(body: dict[str, Any]) -> str:
-    """Who pressed: read from `user.id` only, so a `user` that is not an object reads
-    as missing (and is refused as malformed), never as an ID."""
-    return text_at(body, "user", "id") or ""
+    @staticmethod
+    def of(body: dict[str, Any]) -> Press:
+        """Read a block_actions payload (the guard let only a readable action through)."""
+        container = body.get("container")
+        return Press(
+            *parse_button_value(text_at(body["actions"][0], "value") or ""),
+            user_id=text_at(body, "user", "id") or "",
+            channel_id=text_at(body, "channel", "id") or text_at(container, "channel_id"),
+            on_card=isinstance(container, dict) and container.get("is_ephemeral") is True,
+        )
 
 
 async def show_page(deps: Deps, request: StopRequest, to: To, offset: int = 0) -> None:
@@ -61,41 +68,34 @@ async def on_stop(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext
     (never before it), by "Stopping…" and then by what happened, so its button is gone
     and a slow Slack cannot delay the API call."""
     await ack()
-    deps = Deps.of(context)
-    container = body.get("container")
-    on_card = isinstance(container, dict) and container.get("is_ephemeral") is True
-    user_id = presser(body)
-    channel_id = action_channel(body)
-    to = To(context.response_url, replace=on_card, channel_id=channel_id, user_id=user_id)
-    meeting_text, issued_at = parse_button_value(action_value(body))
+    deps, press = Deps.of(context), Press.of(body)
+    to = To(context.response_url, press.on_card, press.channel_id, press.user_id)
     request = StopRequest(
         door="button",
-        user_id=user_id,
-        meeting_text=meeting_text,
+        user_id=press.user_id,
+        meeting_text=press.what,
         team_id=context.team_id,
-        channel_id=channel_id,
-        issued_at=issued_at,
+        channel_id=press.channel_id,
+        issued_at=press.issued_at,
     )
-    pressed = messages.pressed(meeting_text) if on_card and to.response_url else None
-    work = stop_and_reply(deps, request, to, pressed=pressed)
-    deps.background.run(work, partial(deps.replier.send, to))
+    pressed = messages.pressed(press.what) if press.on_card and to.response_url else None
+    deps.run(stop_and_reply(deps, request, to, pressed=pressed), to)
 
 
 async def on_next_page(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
     """Show the page at the button's offset in place of the one pressed."""
     await ack()
-    deps = Deps.of(context)
-    value = action_value(body)
+    deps, press = Deps.of(context), Press.of(body)
     request = StopRequest(
         door="button",
-        user_id=presser(body),
+        user_id=press.user_id,
         meeting_text="",
         team_id=context.team_id,
-        channel_id=action_channel(body),
+        channel_id=press.channel_id,
     )
     to = To(context.response_url, replace=True)
-    offset = int(value) if _OFFSET.fullmatch(value) else 0
-    deps.background.run(show_page(deps, request, to, offset), partial(deps.replier.send, to))
+    offset = int(press.what) if _OFFSET.fullmatch(press.what) else 0
+    deps.run(show_page(deps, request, to, offset), to)
 
 
 def register(app: AsyncApp) -> None:

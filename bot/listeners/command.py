@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -53,7 +52,7 @@ async def on_command(ack: AsyncAck, command: dict[str, Any], context: AsyncBoltC
         work = status(deps, request, to, asked_to_stop=not wants_status)
     else:
         work = stop_and_reply(deps, request, to, note=True)
-    deps.background.run(work, partial(deps.replier.send, to))
+    deps.run(work, to)
 
 
 async def status(deps: Deps, request: StopRequest, to: To, *, asked_to_stop: bool) -> None:

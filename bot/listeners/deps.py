@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from slack_bolt.context.async_context import AsyncBoltContext
@@ -35,6 +37,10 @@ class Deps:
     replier: Replier
     background: Background
     confirm_first: bool = False  # the command shows the status card instead of stopping
+
+    def run(self, work: Coroutine[Any, Any, object], to: To) -> None:
+        """Run `work` after the ack; an error or a shutdown is reported `to` the person."""
+        self.background.run(work, partial(self.replier.send, to))
 
     @staticmethod
     def of(context: AsyncBoltContext) -> Deps:
@@ -81,14 +87,15 @@ async def stop_with_names(
 
     try:
         outcome = await deps.service.stop(request, under_way)
-    except BaseException:
+        if reads and (left := deadline - loop.time()) > 0:
+            await asyncio.wait(reads, timeout=left)
+    finally:
         for read in reads:
-            read.cancel()
-        raise
-    names = await _names_by(reads, deadline) if reads else known
+            read.cancel()  # the shared reads they wait on go on, for the caches
+    names = Names(*map(_value, reads)) if reads else known
     for sent in notes:
         await sent  # the outcome follows the note
-    return outcome, names
+    return outcome, names if names != Names() else None
 
 
 async def stop_and_reply(
@@ -103,19 +110,6 @@ async def stop_and_reply(
         await card
     if not isinstance(outcome, Redelivered):
         await deps.replier.send(to, messages.render(outcome, names), outcome.request_id)
-
-
-async def _names_by(reads: list[asyncio.Future[str | None]], deadline: float) -> Names | None:
-    """The stream's name and the meeting's title as read by `deadline`; None if neither."""
-    left = deadline - asyncio.get_running_loop().time()
-    try:
-        if left > 0:
-            await asyncio.wait(reads, timeout=left)
-    finally:
-        for read in reads:
-            read.cancel()  # the shared reads they wait on go on, for the caches
-    names = Names(*(_value(read) for read in reads))
-    return names if names != Names() else None
 
 
 def _value(read: asyncio.Future[str | None]) -> str | None:

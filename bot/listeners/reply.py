@@ -59,14 +59,12 @@ class To:
 
 
 class Replier:
-    """Sends replies over one shared HTTP session, with one retry policy."""
+    """Sends replies over one shared HTTP session, with the client's retry policy."""
 
-    def __init__(
-        self, session: aiohttp.ClientSession, client: AsyncWebClient, backoff: float
-    ) -> None:
+    def __init__(self, session: aiohttp.ClientSession, client: AsyncWebClient) -> None:
         self._session = session
         self.client = client
-        self._retry = retry_policy(backoff)
+        self._retry = client.retry_handlers  # response_url posts retry as the client does
 
     async def send(self, to: To, reply: Reply, request_id: str | None = None) -> None:
         """Deliver `reply` where `to` says."""

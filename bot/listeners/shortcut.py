@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -57,7 +56,7 @@ async def on_shortcut(
         return
     deps = Deps.of(context)
     opening = client.views_open(trigger_id=trigger_id, view=picker_modal())
-    deps.background.run(opening, partial(deps.replier.send, To(user_id=context.user_id, dm=True)))
+    deps.run(opening, To(user_id=context.user_id, dm=True))
 
 
 async def on_options(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -108,7 +107,7 @@ async def on_submit(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltConte
         return
     await ack()
     to = To(channel_id=channel_id, user_id=request.user_id, dm=True)
-    deps.background.run(stop_and_reply(deps, request, to), partial(deps.replier.send, to))
+    deps.run(stop_and_reply(deps, request, to), to)
 
 
 async def can_post(deps: Deps, channel_id: str | None) -> bool:

@@ -9,13 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.listeners.buttons import action_channel, action_value, parse_button_value, presser
+from bot.listeners.background import first_set
+from bot.listeners.buttons import Press
 from bot.listeners.deps import Deps
 from bot.listeners.reply import Replier, To
 from bot.messages import Reply
@@ -120,23 +120,14 @@ class PrivateProgress:
     async def _updating(self) -> None:
         gap = PROGRESS_GAP_SECONDS
         for _ in range(self._updates):
-            await _first(self._news, self._ended)
+            await first_set(self._news, self._ended)
             if self._ended.is_set():
                 return
             self._news.clear()
             await self.say(views.progress(self._done, self._total))
-            if await _first(self._ended, within=gap):
+            if await first_set(self._ended, within=gap):
                 return
             gap *= 2
-
-
-async def _first(*events: asyncio.Event, within: float | None = None) -> bool:
-    """Wait until any of `events` is set (or `within` s pass); True if one is."""
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    done, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
-    for waiting in pending:
-        waiting.cancel()
-    return bool(done)
 
 
 def confirm(deps: Deps, context: AsyncBoltContext, to: To) -> None:
@@ -155,7 +146,7 @@ def confirm(deps: Deps, context: AsyncBoltContext, to: To) -> None:
             case StopAllRefused():
                 await deps.replier.send(to, views.refused(shown))
 
-    deps.background.run(work(), partial(deps.replier.send, to))
+    deps.run(work(), to)
 
 
 async def on_press(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -171,24 +162,22 @@ async def on_retry(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContex
 
 
 def _press(body: dict[str, Any], context: AsyncBoltContext, *, retry: bool) -> None:
-    deps = Deps.of(context)
-    what, issued_at = parse_button_value(action_value(body))
-    channel_id = action_channel(body)
-    container = body.get("container")
+    deps, press = Deps.of(context), Press.of(body)
     progress = PrivateProgress(
         deps.replier,
         context.response_url,
-        replace=isinstance(container, dict) and container.get("is_ephemeral") is True,
+        replace=press.on_card,
         updates=0 if retry else PROGRESS_UPDATES,
     )
     request = StopAllRequest(
-        user_id=presser(body),
+        user_id=press.user_id,
         team_id=context.team_id,
-        channel_id=channel_id,
-        issued_at=issued_at,
+        channel_id=press.channel_id,
+        issued_at=press.issued_at,
         pressed=True,
-        retry_of=what if retry else None,
+        retry_of=press.what if retry else None,
     )
+    channel_id = press.channel_id
 
     async def work() -> None:
         progress.later(views.retrying() if retry else views.reading())

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from functools import partial
 from typing import Any
 
 from slack_bolt.async_app import AsyncApp
@@ -53,7 +52,7 @@ async def on_step(
             channel_id=channel_id, decision="invalid", reason="no_user_context",
         )  # fmt: skip
         failing = deps.replier.send(to, messages.no_user_context(ref))
-        deps.background.run(failing, partial(deps.replier.send, to))
+        deps.run(failing, to)
         return
     delivery = (("execution", context.function_execution_id), ("event", body.get("event_id")))
     request = StopRequest(
@@ -65,7 +64,7 @@ async def on_step(
         delivery_ids=tuple(f"{kind}:{value}" for kind, value in delivery if value),
     )
     step = _step(deps, request, text_at(inputs, "meeting_name"), complete, fail, client)
-    deps.background.run(step, partial(deps.replier.send, to))
+    deps.run(step, to)
 
 
 async def _step(
