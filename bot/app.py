@@ -226,15 +226,15 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         state,
         lock_ttl=settings.stop_lock_seconds or STOP_LOCK_SECONDS,
     )
+    replier = Replier(session, client)
+    background = Background(realtimekit.stop_sending)
+    finder = FindService(realtimekit, service)
     stop_all = StopAllService(
         service,
         realtimekit,
         Access(stop_all_policy_of(settings), SlackGroups(client)),
         settings.cloudflare_max_concurrency,
     )
-    replier = Replier(session, client)
-    background = Background(realtimekit.stop_sending)
-    finder = FindService(realtimekit, service)
     deps = Deps(service, finder, stop_all, replier, background, settings.require_confirmation)
     app.middleware(ProvideDeps(deps))
     listeners.register(app)
