@@ -150,15 +150,10 @@ def confirm(deps: Deps, context: AsyncBoltContext, to: To) -> None:
 
 
 async def on_press(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-    """The confirmation's button: stop everything that is live."""
+    """The confirmation's button stops everything that is live; the summary's retry
+    button tries the batch's failed meetings again."""
     await ack()
-    _press(body, context, retry=False)
-
-
-async def on_retry(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
-    """The summary's button: try the batch's failed meetings again."""
-    await ack()
-    _press(body, context, retry=True)
+    _press(body, context, retry=body["actions"][0]["action_id"] == views.RETRY_ACTION_ID)
 
 
 def _press(body: dict[str, Any], context: AsyncBoltContext, *, retry: bool) -> None:
@@ -218,4 +213,4 @@ async def _report(
 def register(app: AsyncApp) -> None:
     """Attach the confirmation's button and the summary's retry button."""
     app.action(views.CONFIRM_ACTION_ID)(on_press)
-    app.action(views.RETRY_ACTION_ID)(on_retry)
+    app.action(views.RETRY_ACTION_ID)(on_press)
