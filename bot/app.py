@@ -1,31 +1,31 @@
-"""Wiring: builds the clients, the use case, the Bolt app and its doors, once."""
+"""Wiring: builds the clients, the use cases and the Bolt app once; one middleware puts
+the listeners' dependencies on Bolt's context."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import aiohttp
 from slack_bolt.async_app import AsyncApp
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_async_handlers import (
-    AsyncConnectionErrorRetryHandler,
-    AsyncRateLimitErrorRetryHandler,
-    AsyncServerErrorRetryHandler,
-)
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot import listeners
 from bot.access import Access, Policy
 from bot.cache import Cache
 from bot.config import ConfigError, Settings
-from bot.doors import register_all
-from bot.doors.background import Background
-from bot.doors.outbox import Outbox
+from bot.listeners.background import Background
+from bot.listeners.deps import CONTEXT_KEY, Deps
+from bot.listeners.reply import Replier, retry_policy
 from bot.realtimekit import RealtimeKitClient
 from bot.service.live import FindService
 from bot.service.stop import STOP_LOCK_SECONDS, StopService
@@ -135,7 +135,7 @@ class Bot:
 
     app: AsyncApp
     service: StopService
-    outbox: Outbox
+    outbox: Replier  # every reply, and the bot's own Web API client (`outbox.client`)
     background: Background
     session: aiohttp.ClientSession
     authorize: CachedAuthorize
@@ -159,30 +159,39 @@ class Bot:
         await self.session.close()
 
 
+class ProvideDeps(AsyncMiddleware):
+    """Puts the listeners' dependencies on every request's context."""
+
+    def __init__(self, deps: Deps) -> None:
+        self._deps = deps
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],  # Bolt passes it by this name
+    ) -> BoltResponse | None:
+        """Add the dependencies and pass the request on."""
+        req.context[CONTEXT_KEY] = self._deps
+        return await next()
+
+
 def web_client(
     settings: Settings, session: aiohttp.ClientSession | None, token: str | None
 ) -> AsyncWebClient:
-    """A Web API client with slack-sdk's own retries: connection errors, 5xx, and
-    429 honouring Retry-After."""
+    """A Web API client with the replies' retry policy (bot.listeners.reply)."""
     return AsyncWebClient(
         token=token,
         base_url=settings.slack_api_url,
         session=session,
         timeout=max(1, round(settings.slack_timeout_seconds)),
-        retry_handlers=[
-            # Connect-phase errors only: a post whose connection broke after it was sent
-            # may have landed, and posting it again would say it twice in the channel.
-            AsyncConnectionErrorRetryHandler(
-                max_retry_count=2, error_types=[aiohttp.ClientConnectorError]
-            ),
-            AsyncServerErrorRetryHandler(max_retry_count=2),
-            AsyncRateLimitErrorRetryHandler(max_retry_count=2),
-        ],
+        retry_handlers=retry_policy(settings.slack_retry_backoff_seconds),
     )
 
 
 def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State) -> Bot:
-    """Wire the doors to the use case. Call inside the running event loop."""
+    """Wire the listeners to the use cases. Call inside the running event loop."""
     session = aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.slack_timeout_seconds)
     )
@@ -216,7 +225,7 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         state,
         lock_ttl=settings.stop_lock_seconds or STOP_LOCK_SECONDS,
     )
-    outbox = Outbox(session, client, settings.slack_retry_backoff_seconds)
+    replier = Replier(session, client)
     background = Background(realtimekit.stop_sending)
     finder = FindService(realtimekit, service)
     stop_all = StopAllService(
@@ -225,8 +234,10 @@ def create_bot(settings: Settings, realtimekit: RealtimeKitClient, state: State)
         Access(stop_all_policy_of(settings), groups),
         settings.cloudflare_max_concurrency,
     )
-    register_all(app, service, outbox, background, settings.require_confirmation, finder, stop_all)
-    return Bot(app, service, outbox, background, session, authorize, state, stop_all)
+    deps = Deps(service, finder, stop_all, replier, background, settings.require_confirmation)
+    app.middleware(ProvideDeps(deps))
+    listeners.register(app)
+    return Bot(app, service, replier, background, session, authorize, state, stop_all)
 
 
 @contextlib.asynccontextmanager

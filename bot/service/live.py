@@ -21,7 +21,7 @@ from bot.service.admit import (
     new_request_id,
     outcome_name,
 )
-from bot.service.names import LiveRow, NameLookup, Names, retrieve
+from bot.service.names import LiveRow, retrieve
 from bot.service.reads import (
     LIST_TTL_SECONDS,
     SEARCH_TITLES_WAIT_SECONDS,
@@ -190,7 +190,3 @@ class FindService(LiveReads):
         self._warm(result.streams)
         rows = self.known_rows(result.streams)
         return [r for r in rows if matches(r, query)][:SUGGESTIONS_MAX]
-
-    def lookup(self, known: Names | None = None) -> NameLookup:
-        """A name read to run alongside one stop."""
-        return NameLookup(self, known)

@@ -1,4 +1,4 @@
-"""The doors' work after the ack: tracked so shutdown can wait for it, and guarded so
+"""The listeners' work after the ack: tracked so shutdown can wait for it, and guarded so
 no exception reaches a person as a traceback."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class Background:
         self._idle.set()
         self._quiet = False  # set when told to stop at once: no more replies
 
-    def run(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+    def run(self, work: Coroutine[Any, Any, object], deliver: Deliver) -> None:
         """Run `work` in the background. An unexpected error gets the person a reference
         to quote; work cut off by shutdown tells them the bot restarted."""
         task = asyncio.ensure_future(self._guarded(work, deliver))
@@ -40,7 +40,7 @@ class Background:
         self._idle.clear()
         task.add_done_callback(self._finished)
 
-    async def _guarded(self, work: Coroutine[Any, Any, None], deliver: Deliver) -> None:
+    async def _guarded(self, work: Coroutine[Any, Any, object], deliver: Deliver) -> None:
         try:
             await work
             return
@@ -73,12 +73,7 @@ class Background:
         what is left, which still audits and, unless hurried, replies. True if all of it
         finished in time."""
         self._stop_sending()
-        waits = [asyncio.ensure_future(self._idle.wait())]
-        if hurry is not None:
-            waits.append(asyncio.ensure_future(hurry.wait()))
-        _, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
-        for waiting in pending:
-            waiting.cancel()
+        await first_set(self._idle, *([hurry] if hurry else []), within=within)
         if self._idle.is_set():
             return True
         self._quiet = hurry is not None and hurry.is_set()
@@ -87,3 +82,12 @@ class Background:
             task.cancel()
         await asyncio.wait(left, timeout=INTERRUPTED_REPLY_SECONDS + 1)
         return False
+
+
+async def first_set(*events: asyncio.Event, within: float | None = None) -> bool:
+    """Wait until any of `events` is set (or `within` s pass); True if one is."""
+    waits = [asyncio.ensure_future(e.wait()) for e in events]
+    done, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
+    for waiting in pending:
+        waiting.cancel()
+    return bool(done)

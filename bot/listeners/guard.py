@@ -11,7 +11,7 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot import audit
-from bot.doors.fields import text_at
+from bot.listeners.deps import text_at
 from bot.service.admit import new_request_id
 
 log = logging.getLogger(__name__)

@@ -12,11 +12,12 @@ import time
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.context.async_context import AsyncBoltContext
 
-from bot.doors.background import Background
-from bot.doors.buttons import parse_button_value
-from bot.doors.fields import action_channel, action_value, on_private_card, text_at
-from bot.doors.outbox import Outbox
+from bot.listeners.background import first_set
+from bot.listeners.buttons import Press
+from bot.listeners.deps import Deps
+from bot.listeners.reply import Replier, To
 from bot.messages import Reply
 from bot.messages import stop_all as views
 from bot.service.batch import (
@@ -27,7 +28,6 @@ from bot.service.batch import (
     StopAllRequest,
 )
 from bot.service.live import ListFailed
-from bot.service.stop_all import StopAllService
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,13 @@ class PrivateProgress:
 
     def __init__(
         self,
-        outbox: Outbox,
+        replier: Replier,
         response_url: str | None,
         *,
         replace: bool,
         updates: int = PROGRESS_UPDATES,
     ) -> None:
-        self._outbox = outbox
+        self._replier = replier
         self._url = response_url
         self._replace = replace
         self._updates = updates
@@ -91,7 +91,7 @@ class PrivateProgress:
         self.uses += 1
         # A public reply is a new channel message; a private one replaces the card.
         replace = self._replace and not reply.public
-        await self._outbox.respond(self._url, reply, request_id, replace_original=replace)
+        await self._replier.respond(self._url, reply, request_id, replace_original=replace)
 
     def listed(self, total: int) -> None:
         """The batch knows how many it will try: start the progress updates."""
@@ -120,100 +120,64 @@ class PrivateProgress:
     async def _updating(self) -> None:
         gap = PROGRESS_GAP_SECONDS
         for _ in range(self._updates):
-            await _first(self._news, self._ended)
+            await first_set(self._news, self._ended)
             if self._ended.is_set():
                 return
             self._news.clear()
             await self.say(views.progress(self._done, self._total))
-            if await _first(self._ended, within=gap):
+            if await first_set(self._ended, within=gap):
                 return
             gap *= 2
 
 
-async def _first(*events: asyncio.Event, within: float | None = None) -> bool:
-    """Wait until any of `events` is set (or `within` s pass); True if one is."""
-    waits = [asyncio.ensure_future(e.wait()) for e in events]
-    done, pending = await asyncio.wait(waits, timeout=within, return_when="FIRST_COMPLETED")
-    for waiting in pending:
-        waiting.cancel()
-    return bool(done)
-
-
-def on_command(
-    body: dict[str, Any], stop_all: StopAllService, outbox: Outbox, background: Background
-) -> None:
+def confirm(deps: Deps, context: AsyncBoltContext, to: To) -> None:
     """`/stop-livestream all` (already acked): the private confirmation, or why not."""
-    response_url = text_at(body, "response_url")
-
-    async def deliver(reply: Reply, request_id: str | None = None) -> None:
-        if response_url is not None:
-            await outbox.respond(response_url, reply, request_id)
-
     request = StopAllRequest(
-        user_id=text_at(body, "user_id") or "",
-        team_id=text_at(body, "team_id"),
-        channel_id=text_at(body, "channel_id"),
+        user_id=context.user_id or "", team_id=context.team_id, channel_id=context.channel_id
     )
 
     async def work() -> None:
-        shown = await stop_all.confirm(request)
+        shown = await deps.stop_all.confirm(request)
         match shown:
             case Confirmation():
-                await deliver(views.confirmation(shown))
+                await deps.replier.send(to, views.confirmation(shown))
             case ListFailed():
-                await deliver(views.list_failed(shown))
+                await deps.replier.send(to, views.list_failed(shown))
             case StopAllRefused():
-                await deliver(views.refused(shown))
+                await deps.replier.send(to, views.refused(shown))
 
-    background.run(work(), deliver)
-
-
-def register(
-    app: AsyncApp, stop_all: StopAllService, outbox: Outbox, background: Background
-) -> None:
-    """Attach the confirmation's button and the summary's retry button."""
-
-    @app.action(views.CONFIRM_ACTION_ID)
-    async def on_press(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        _press(body, stop_all, outbox, background, retry=False)
-
-    @app.action(views.RETRY_ACTION_ID)
-    async def on_retry(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        _press(body, stop_all, outbox, background, retry=True)
+    deps.run(work(), to)
 
 
-def _press(
-    body: dict[str, Any],
-    stop_all: StopAllService,
-    outbox: Outbox,
-    background: Background,
-    *,
-    retry: bool,
-) -> None:
-    what, issued_at = parse_button_value(action_value(body))
-    channel_id = action_channel(body)
-    on_card = on_private_card(body)
+async def on_press(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+    """The confirmation's button stops everything that is live; the summary's retry
+    button tries the batch's failed meetings again."""
+    await ack()
+    _press(body, context, retry=body["actions"][0]["action_id"] == views.RETRY_ACTION_ID)
+
+
+def _press(body: dict[str, Any], context: AsyncBoltContext, *, retry: bool) -> None:
+    deps, press = Deps.of(context), Press.of(body)
     progress = PrivateProgress(
-        outbox,
-        text_at(body, "response_url"),
-        replace=on_card,
+        deps.replier,
+        context.response_url,
+        replace=press.on_card,
         updates=0 if retry else PROGRESS_UPDATES,
     )
     request = StopAllRequest(
-        user_id=text_at(body, "user", "id") or "",
-        team_id=text_at(body, "team", "id"),
-        channel_id=channel_id,
-        issued_at=issued_at,
+        user_id=press.user_id,
+        team_id=context.team_id,
+        channel_id=press.channel_id,
+        issued_at=press.issued_at,
         pressed=True,
-        retry_of=what if retry else None,
+        retry_of=press.what if retry else None,
     )
+    channel_id = press.channel_id
 
     async def work() -> None:
         progress.later(views.retrying() if retry else views.reading())
         try:
-            outcome = await stop_all.press(request, progress)
+            outcome = await deps.stop_all.press(request, progress)
         finally:
             await progress.close()
         match outcome:
@@ -222,19 +186,19 @@ def _press(
             case AlreadyRunning():
                 await progress.say(views.already_running(outcome))
             case BatchSummary():
-                await _report(outcome, channel_id, outbox, progress)
+                await _report(outcome, channel_id, deps.replier, progress)
 
-    background.run(work(), progress.say)
+    deps.background.run(work(), progress.say)
 
 
 async def _report(
-    done: BatchSummary, channel_id: str | None, outbox: Outbox, progress: PrivateProgress
+    done: BatchSummary, channel_id: str | None, replier: Replier, progress: PrivateProgress
 ) -> None:
     """The one summary post in the channel, then the person's last private line."""
     summary = views.summary(done, time.time())
     if done.list_failure is None and channel_id is not None:
         try:
-            await outbox.post(channel_id, summary)
+            await replier.post(channel_id, summary)
         except Exception as error:  # not in the channel, Slack down...: use the response_url
             log.warning("could not post the stop-all summary to the channel: %s", error)
         else:
@@ -244,3 +208,9 @@ async def _report(
         await progress.say(views.finished(done, in_channel=False))
         return
     await progress.say(summary)  # in the channel, through the response_url
+
+
+def register(app: AsyncApp) -> None:
+    """Attach the confirmation's button and the summary's retry button."""
+    app.action(views.CONFIRM_ACTION_ID)(on_press)
+    app.action(views.RETRY_ACTION_ID)(on_press)
