@@ -135,7 +135,7 @@ class Bot:
 
     app: AsyncApp
     service: StopService
-    outbox: Replier  # every reply, and the bot's own Web API client (`outbox.client`)
+    replier: Replier  # every reply, and the bot's own Web API client (`replier.client`)
     background: Background
     session: aiohttp.ClientSession
     authorize: CachedAuthorize

@@ -266,7 +266,7 @@ async def _open_url(bot: Bot, app_token: str) -> str | None:
     """A Socket Mode URL from Slack: a rejected app token is a configuration error, not
     something to retry every 10 s. Other failures are left to slack-sdk's retries."""
     try:
-        response = await bot.outbox.client.apps_connections_open(app_token=app_token)
+        response = await bot.replier.client.apps_connections_open(app_token=app_token)
     except SlackApiError as error:
         code = slack_error_code(error)
         raise_if_rejected(

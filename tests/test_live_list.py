@@ -149,7 +149,7 @@ async def test_titles_are_read_concurrently_a_few_at_a_time(
     opened.set()
     [reply] = await slack.wait_responses(1, "cmd")
     assert len(rows(reply)) == 20 and len(rk.meeting_calls()) == 20
-    assert 1 < most <= 4  # concurrent, and bounded (finding.TITLE_READS)
+    assert 1 < most <= 4  # concurrent, and bounded (service.reads.TITLE_READS)
 
 
 async def test_nothing_live_says_so(rk_bot: RunningBot, slack: FakeSlack) -> None:

@@ -269,7 +269,7 @@ async def test_title_reads_behind_the_picker_are_a_few_at_a_time(
     assert len(await suggest(rk_bot, "room")) == 30
     await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) >= 2)
     await suggest(rk_bot, "room 1")  # a round trip: later reads would have come meanwhile
-    assert len(rk.meeting_calls()) == 2  # finding.TITLE_WARM_READS
+    assert len(rk.meeting_calls()) == 2  # service.reads.TITLE_WARM_READS
     gate.set()
 
 
@@ -347,5 +347,5 @@ async def test_title_reads_behind_the_picker_are_paced(
     rk.meeting_answers.extend([timed] * 33)
     await suggest(rk_bot, "room")
     await asyncio.wait_for(five.wait(), 5)
-    # finding.TITLE_WARM_PER_SECOND = 4: five reads start over at least a second
+    # service.reads.TITLE_WARM_PER_SECOND = 4: five reads start over at least a second
     assert arrived[4] - arrived[0] >= 0.95

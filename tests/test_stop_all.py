@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ from prometheus_client import REGISTRY
 from bot import app
 from bot.demo.realtimekit import StandInRealtimeKit as FakeLiveApp
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.realtimekit import MeetingId, client
+from bot.realtimekit import ApiError, MeetingId, client
 from bot.service import batch
 from bot.service import stop_all as stopping_all
 from bot.service.stop import StopService
@@ -546,3 +547,22 @@ async def test_past_the_deadline_the_meetings_left_are_not_tried_and_the_batch_e
     assert line["failed"] == 4
     outcomes = [r["outcome"] for r in logs.audit() if r["event"] == "stop"]
     assert sorted(outcomes) == ["not_tried"] * 4 + ["stopped"] * 2
+
+
+# A summary as copies before the refactor wrote it: a rolling deploy must share it both ways.
+OLDER_SUMMARY = (
+    '{"batch_id":"b1","user_id":"U0ALLOWED","channel_id":"C0OPS","live":2,"stopped":1,'
+    '"ended":0,"failed":[{"meeting_id":"9f2b5c1e-3d4a-4b6c-8e7f-0a1b2c3d4e5f","name":"Keynote",'
+    '"result":"{\\"type\\":\\"ApiError\\",\\"status\\":500,\\"message\\":\\"Internal error\\",'
+    '\\"code\\":null}"}],"finished":true,"retry_of":null,"list_failure":null,"duration_ms":12}'
+)
+
+
+def test_a_batch_summary_is_shared_with_older_and_newer_copies() -> None:
+    summary = batch.BatchSummary.decode(OLDER_SUMMARY)
+    assert summary is not None and summary.failed[0].result == ApiError(500, "Internal error")
+    assert json.loads(summary.encode()) == json.loads(OLDER_SUMMARY)  # older copies read ours
+    newer = json.dumps({**json.loads(OLDER_SUMMARY), "added_later": 1})
+    assert batch.BatchSummary.decode(newer) == summary
+    missing = json.dumps({k: v for k, v in json.loads(OLDER_SUMMARY).items() if k != "finished"})
+    assert batch.BatchSummary.decode(missing) is None  # not a summary: never guessed

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import logging
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from bot import codec
+from bot.codec import decode_result, encode_result
 from bot.realtimekit import LiveStream, MeetingId, ReadFailure, StopResult
 from bot.service.admit import Audit, Denied, Invalid, StopRequest
 from bot.state import State
@@ -91,17 +93,31 @@ class BatchSummary:
     duration_ms: int = 0
 
     def encode(self) -> str:
-        """As JSON, for state; `decode` gives it back."""
-        return codec.encode(self)
+        """As JSON, for state; `decode` gives it back. The format is the one older copies
+        write and read (results as encode_result strings), so a rolling deploy shares it."""
+        document = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        document["failed"] = [
+            {"meeting_id": f.meeting_id, "name": f.name, "result": encode_result(f.result)}
+            for f in self.failed
+        ]
+        failure = self.list_failure
+        document["list_failure"] = None if failure is None else encode_result(failure)
+        return json.dumps(document, separators=(",", ":"))
 
     @classmethod
     def decode(cls, text: str) -> BatchSummary | None:
-        """The summary `encode` wrote; None for anything else."""
+        """The summary `encode` wrote (fields a newer copy added are ignored); None for
+        anything else."""
         try:
-            summary = codec.decode(text, (BatchSummary, FailedStop, *codec.RESULT_TYPES))
-        except ValueError:
+            d = json.loads(text)
+            d["failed"] = tuple(
+                FailedStop(MeetingId(f["meeting_id"]), f["name"], decode_result(f["result"]))
+                for f in d["failed"]
+            )
+            d["list_failure"] = d["list_failure"] and decode_result(d["list_failure"])
+            return cls(**{f.name: d[f.name] for f in dataclasses.fields(cls)})
+        except (ValueError, KeyError, TypeError):
             return None
-        return summary if isinstance(summary, BatchSummary) else None
 
 
 @dataclass(frozen=True)

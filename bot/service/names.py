@@ -6,12 +6,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.realtimekit import LiveStream, MeetingId
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger(__name__)
 
