@@ -153,13 +153,10 @@ class Harness:
 
     def show(self, path: str, data: dict[str, Any]) -> None:
         """Print what Slack, asked at `path` with `data`, would show and to whom."""
-        if path.startswith("/response/"):
-            if data.get("response_type") == "in_channel":
-                self.say(f"In #events, everyone sees:\n    {_indent(plain(str(data['text'])))}")
-            else:
-                self.say(f"Only the person sees:\n    {_indent(plain(str(data['text'])))}")
-        elif path == "/api/chat.postMessage":
-            self.say(f"In #events, everyone sees:\n    {_indent(plain(str(data.get('text'))))}")
+        if path.startswith("/response/") or path == "/api/chat.postMessage":
+            private = path.startswith("/response/") and data.get("response_type") != "in_channel"
+            who = "Only the person sees" if private else "In #events, everyone sees"
+            self.say(f"{who}:\n    {_indent(plain(str(data.get('text'))))}")
         elif path == "/api/functions.completeSuccess":
             self.say("The workflow step completed; its outputs:")
             outputs = data.get("outputs")

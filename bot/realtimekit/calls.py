@@ -8,14 +8,11 @@ It knows nothing of the endpoints: client.py says what to ask and reads the answ
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import anyio
-import anyio.lowlevel
 import httpx
 
 from bot import metrics
@@ -66,15 +63,6 @@ class Calls:
     # Requests waiting for their turn: told NotSent when this copy stops sending.
     _queued: set[asyncio.Timeout] = field(default_factory=set, init=False)
     _sending: bool = field(default=True, init=False)
-
-    async def warm(self) -> None:
-        """Load anyio's asyncio backend (httpx loads it lazily, ~25 ms here) and resolve
-        the API's host name (which also starts the resolver's worker thread)."""
-        await anyio.lowlevel.checkpoint()
-        url = self.pools.base_url
-        port = url.port or (443 if url.scheme == "https" else 80)
-        with contextlib.suppress(OSError, TimeoutError):  # the first stop will say what failed
-            await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
     def stop_sending(self) -> None:
         """Requests waiting for their turn, and any made from now on, end as NotSent."""

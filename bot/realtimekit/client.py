@@ -9,8 +9,12 @@ lost shows the stream is still live.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Mapping
 from typing import Any, Literal, TypeVar
+
+import anyio
+import anyio.lowlevel
 
 from bot.config import Settings
 from bot.env import Secret
@@ -79,8 +83,6 @@ class RealtimeKitClient:
         backoff: float = 0.5,
         max_retry_after: float = 5.0,
         budget: float | None = None,
-        requests_per_window: int | None = None,
-        window_seconds: float | None = None,
         state: State | None = None,
     ) -> None:
         self._account = f"/accounts/{account_id}"
@@ -96,8 +98,8 @@ class RealtimeKitClient:
             backoff=backoff,
             max_retry_after=max_retry_after,
             budget=CALL_BUDGET_SECONDS if budget is None else budget,
-            requests_per_window=requests_per_window or REQUESTS_PER_WINDOW,
-            window_seconds=window_seconds or WINDOW_SECONDS,
+            requests_per_window=REQUESTS_PER_WINDOW,
+            window_seconds=WINDOW_SECONDS,
             max_pause=MAX_PAUSE_SECONDS,
         )
 
@@ -116,8 +118,14 @@ class RealtimeKitClient:
         return cls(**{**options, **overrides})
 
     async def warm(self) -> None:
-        """Do now what the first stop would otherwise pay for (see Calls.warm)."""
-        await self._calls.warm()
+        """Do now what the first stop would otherwise pay for: load anyio's asyncio
+        backend (httpx loads it lazily, ~25 ms here) and resolve the API's host name
+        (which also starts the resolver's worker thread)."""
+        await anyio.lowlevel.checkpoint()
+        url = self._calls.pools.base_url
+        port = url.port or (443 if url.scheme == "https" else 80)
+        with contextlib.suppress(OSError, TimeoutError):  # the first stop will say what failed
+            await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
     def stop_sending(self) -> None:
         """Send nothing more (the bot is shutting down): requests waiting for their turn,
