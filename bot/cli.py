@@ -18,11 +18,11 @@ from bot.config import (
     Mode,
     Settings,
     default_mode,
-    is_placeholder,
     load_settings,
     read_environment,
 )
 from bot.demo import run_demo
+from bot.env import is_placeholder
 from bot.server import serve_http, serve_socket, stop_on_signals
 
 EXIT_CONFIG = 2

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Secret, default_mode, load_settings, read_environment
+from bot.config import ConfigError, default_mode, load_settings, read_environment
+from bot.env import Secret
 
 GOOD = {
     "SLACK_BOT_TOKEN": "xoxb-1-hunter2",

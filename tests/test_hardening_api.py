@@ -11,10 +11,11 @@ import aiohttp
 import pytest
 
 from bot import server
-from bot.config import Secret, load_settings
+from bot.config import load_settings
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_dyte_error, cf_json, cf_live, cf_raw, cf_reset_mid_body, cf_success
+from bot.env import Secret
 from bot.realtimekit import MeetingId, RealtimeKitClient, TimedOut
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
 from tests.conftest import ACCOUNT, APP_ID, CF_TOKEN, MEETING, LogWatch, RunningBot, StartBot

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import certifi
 import httpx
 
-from bot.config import Secret
+from bot.env import Secret
 from bot.realtimekit.results import UnreachableReason
 
 # httpcore imports sniffio afresh each time it makes a lock (httpcore/_synchronization.py,
