@@ -94,7 +94,7 @@ def stop_all_lines(logs: LogWatch, decision: str = "allowed") -> list[dict[str, 
     return [r for r in logs.audit() if r["event"] == "stop_all" and r["decision"] == decision]
 
 
-async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
+async def test_250_live_streams_are_stopped_once_each_through_repeated_429s(
     start_bot: StartBot,
     live_app: FakeLiveApp,
     slack: FakeSlack,
@@ -104,7 +104,9 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
     meetings = live_app.go_live(250)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    live_app.throttle(3.0, retry_after=1, stops_only=True)  # from the first stop on
+    # From the first stop on, three Retry-Afters long (in tenths of seconds: the bot
+    # honours a fractional Retry-After, so waiting out whole seconds adds nothing).
+    live_app.throttle(0.9, retry_after=0.3, stops_only=True)
     started = time.monotonic()
     await press(bot, button["value"])
     [post] = await summary_posts(slack, within=15)
@@ -118,7 +120,7 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
     assert "250 livestreams were live: 250 stopped, 0 had already ended, 0 failed" in post["text"]
     assert not buttons(post)  # nothing failed, nothing to try again
     assert live_app.peak <= 50  # CLOUDFLARE_MAX_CONCURRENCY's default
-    assert elapsed < 10
+    assert elapsed < 8  # was < 10 with 2.1 s more of 429s
 
     # The person's last private line, within the response_url's budget of 5 uses.
     await logs.wait_for(lambda w: len(stop_all_lines(w)) == 1)
@@ -149,7 +151,7 @@ async def test_a_429_on_reading_the_list_is_waited_out(
     meetings = live_app.go_live(3)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    live_app.throttle(2.5, retry_after=1)  # the press's list read meets it first
+    live_app.throttle(0.75, retry_after=0.3)  # the press's list read meets it first
     await press(bot, button["value"])
     [post] = await summary_posts(slack)
     assert "3 stopped" in post["text"]
