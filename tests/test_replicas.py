@@ -16,12 +16,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
-from bot.demo.standins import Handler, cf_success
 from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_success
 from bot.realtimekit.codec import encode_result
 from bot.realtimekit.results import Stopped
 from bot.state import scripts
@@ -147,16 +146,6 @@ async def start_copies(
         assert "Traceback" not in "".join(copy.lines), "".join(copy.lines)
 
 
-def after(seconds: float, then: Handler | None = None) -> Handler:
-    """The API taking `seconds` to answer (a slow API is the condition under test)."""
-
-    async def answer(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(seconds)
-        return await (then or cf_success())(request)
-
-    return answer
-
-
 def in_channel(slack: FakeSlack, name: str) -> list[dict[str, Any]]:
     return [r for r in slack.responses(name) if r.get("response_type") == "in_channel"]
 
@@ -197,25 +186,6 @@ async def test_a_workflow_step_delivered_to_both_copies_is_acted_on_once(
     assert line["outcome"] == "stopped" and line["state"] == "shared"
 
 
-async def test_stop_pressed_on_both_copies_makes_one_api_call_and_both_people_hear(
-    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
-) -> None:
-    a, b = await start_copies(valkey.url)
-    cloudflare.default = after(1.0)
-    await a.client.command(MEETING, ALLOWED, response="a")
-    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
-    await b.client.command(MEETING, OTHER_ALLOWED, response="b")  # while a's call runs
-    for name in ("a", "b"):
-        post = await wait_in_channel(slack, name)
-        assert STOPPED in post["text"]
-    assert len(cloudflare.stop_calls) == 1
-    [first] = await a.wait_audit(1)
-    [second] = await b.wait_audit(1)
-    assert (first["shared"], second["shared"]) == (False, True)
-    assert first["state"] == second["state"] == "shared"
-    assert first["outcome"] == second["outcome"] == "stopped"
-
-
 async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) -> None:
     """Wait until `count` copies wait on another's call for `meeting_id` (subscribed to
     its channel). Polled: the store raises no event a test can wait on."""
@@ -228,6 +198,28 @@ async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) 
                 await asyncio.sleep(0.01)
     finally:
         await raw.aclose()
+
+
+async def test_stop_pressed_on_both_copies_makes_one_api_call_and_both_people_hear(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    a, b = await start_copies(valkey.url)
+    answer = asyncio.Event()  # a's call lasts until b waits for it
+    cloudflare.default = cloudflare.gated(answer, cf_success())
+    await a.client.command(MEETING, ALLOWED, response="a")
+    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+    await b.client.command(MEETING, OTHER_ALLOWED, response="b")  # while a's call runs
+    await copies_waiting(valkey, MEETING)
+    answer.set()
+    for name in ("a", "b"):
+        post = await wait_in_channel(slack, name)
+        assert STOPPED in post["text"]
+    assert len(cloudflare.stop_calls) == 1
+    [first] = await a.wait_audit(1)
+    [second] = await b.wait_audit(1)
+    assert (first["shared"], second["shared"]) == (False, True)
+    assert first["state"] == second["state"] == "shared"
+    assert first["outcome"] == second["outcome"] == "stopped"
 
 
 async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_second_api_call(
