@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from slack_sdk.http_retry.jitter import RandomJitter
 
 from bot.config import Settings, load_settings
 from bot.demo.realtimekit import StandInRealtimeKit
@@ -40,6 +41,13 @@ MEETING = "9f2b5c1e-3d4a-4b6c-8e7f-0a1b2c3d4e5f"
 STOP_PATH = (
     f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings/{MEETING}/active-livestream/stop"
 )
+
+
+@pytest.fixture(autouse=True)
+def no_retry_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack-sdk adds up to 1 s of random jitter to each retry's backoff: real waiting
+    that no test asserts on. Tests keep the backoff itself (start_bot shrinks it)."""
+    monkeypatch.setattr(RandomJitter, "recalculate", lambda _self, duration: duration)
 
 
 @pytest.fixture
