@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from bot import finding
 from bot.demo.realtimekit import StandInRealtimeKit
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.doors import shortcut
@@ -19,6 +20,14 @@ from tests.fakes import payloads, picker
 from tests.fakes.livekit import meeting, started
 
 FORM = "application/x-www-form-urlencoded"
+WARM_PER_SECOND = finding.TITLE_WARM_PER_SECOND  # the real pace of background title reads
+
+
+@pytest.fixture(autouse=True)
+def brisk_title_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Titles are read behind a keystroke, a few a second: tests that wait for them read
+    ten times faster (the pacing test puts the real pace back)."""
+    monkeypatch.setattr(finding, "TITLE_WARM_PER_SECOND", WARM_PER_SECOND * 10)
 
 
 @pytest.fixture
@@ -261,7 +270,8 @@ async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
     for typed in ("ke", "key", "keyn", "keyno"):  # after the reads failed
         await suggest(rk_bot, typed)
     with pytest.raises(TimeoutError):  # no read again: each failure is remembered
-        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 1.5)
+        # (20 paced starts' time, at the brisk pace: the real 1.5 s waited out 6)
+        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 0.5)
     [option] = await suggest(rk_bot, "keyn")
     assert option["text"]["text"] == "Keynote"
     assert len(rk.meeting_calls()) == 3  # one failed read each, remembered
@@ -337,8 +347,9 @@ async def test_when_nobody_can_be_told_the_audit_says_reply_failed(
 
 
 async def test_title_reads_behind_the_picker_are_paced(
-    rk_bot: RunningBot, rk: StandInRealtimeKit
+    rk_bot: RunningBot, rk: StandInRealtimeKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(finding, "TITLE_WARM_PER_SECOND", WARM_PER_SECOND)
     for n in range(10, 40):
         rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
     arrived: list[float] = []
