@@ -10,12 +10,14 @@ import os
 import signal
 import socket
 import sys
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from slack_sdk.http_retry import builtin_async_handlers
 from slack_sdk.http_retry.jitter import RandomJitter
 
 from bot.config import Settings, load_settings
@@ -48,6 +50,21 @@ def no_retry_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
     """slack-sdk adds up to 1 s of random jitter to each retry's backoff: real waiting
     that no test asserts on. Tests keep the backoff itself (start_bot shrinks it)."""
     monkeypatch.setattr(RandomJitter, "recalculate", lambda _self, duration: duration)
+
+
+@pytest.fixture
+def slack_rate_limit_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """slack-sdk's 429 handler sleeps Retry-After (whole seconds) plus up to 1 s: record
+    each wait it asks for, and go on at once."""
+    asked: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await asyncio.sleep(0)
+
+    shim = types.SimpleNamespace(sleep=sleep)  # the handlers' only use of asyncio
+    monkeypatch.setattr(builtin_async_handlers, "asyncio", shim)
+    return asked
 
 
 @pytest.fixture
