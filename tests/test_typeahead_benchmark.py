@@ -12,7 +12,7 @@ from tests.conftest import ROOT, process_env
 async def test_typeahead_benchmark_runs_and_answers_every_keystroke(tmp_path: Path) -> None:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, str(ROOT / "benchmarks" / "typeahead.py"),
-        "-n", "30", "--delay", "0.01", "-k", "4", "--gap", "0.01",
+        "-n", "10", "--delay", "0.01", "-k", "4", "--gap", "0.01",
         env=process_env({"TMPDIR": str(tmp_path)}), cwd=tmp_path,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
