@@ -8,7 +8,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -17,15 +16,17 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from slack_sdk.http_retry import builtin_async_handlers
 from slack_sdk.http_retry.jitter import RandomJitter
 
 from bot.config import Settings, load_settings
 from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import Handler, cf_success
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.demo.standins import cf_success
 from bot.server import serve_http
 from tests.fakes import payloads
+from tests.fakes.valkey import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "signing-secret-hunter2-0123456789"
@@ -176,6 +177,26 @@ class RunningBot:
 StartBot = Callable[..., Awaitable[RunningBot]]
 
 
+async def channel_post(bot: RunningBot, name: str = "cmd", within: float = 10.0) -> dict[str, Any]:
+    """The one reply posted in the channel through the response_url `name`."""
+
+    def public() -> list[dict[str, Any]]:
+        return [r for r in bot.slack.responses(name) if r.get("response_type") == "in_channel"]
+
+    await bot.slack.recorder.wait_for(lambda _: bool(public()), within)
+    [post] = public()
+    return post
+
+
+def slack_error(code: str) -> Handler:
+    """A Slack Web API answer: not ok, with the error `code`."""
+
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": code})
+
+    return answer
+
+
 @pytest.fixture
 async def start_bot(env: dict[str, str], slack: FakeSlack) -> AsyncIterator[StartBot]:
     """Start the real HTTP server; keyword arguments override env variables."""
@@ -256,12 +277,6 @@ def logs() -> Iterator[LogWatch]:
     yield watch
     root.removeHandler(watch)
     root.setLevel(old_level)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def process_env(env: dict[str, str]) -> dict[str, str]:

@@ -22,7 +22,7 @@ from bot.config import ConfigError, load_settings
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_dyte_error, cf_json, cf_raw, cf_v4_error
-from tests.conftest import ACCOUNT, APP_ID, ROOT, SECRETS, free_port, process_env
+from tests.conftest import ACCOUNT, APP_ID, ROOT, SECRETS, free_port, process_env, slack_error
 
 ACTIVE = cf_json(
     200, {"success": True, "result": {"id": "t1", "status": "active"}, "errors": [], "messages": []}
@@ -72,13 +72,6 @@ def scrubbed(text: str) -> str:
     for secret in SECRETS:
         assert secret not in text
     return text
-
-
-def slack_error(code: str) -> Any:
-    async def answer(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": False, "error": code})
-
-    return answer
 
 
 async def test_everything_passes(

@@ -18,6 +18,7 @@ from bot.demo.standins import cf_dyte_error, cf_live
 from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
 from tests.fakes.faults import FlakyResolver, block_kit_violations
+from tests.fakes.livekit import action_buttons as buttons
 
 FORM = "application/x-www-form-urlencoded"
 EVIL_USER = "U0X> <!channel> <https://evil.example|x"
@@ -34,11 +35,6 @@ def press_of(slack: FakeSlack, value: str) -> dict[str, Any]:
     payload = payloads.button_click(MEETING, ALLOWED, slack.response_url("btn"))
     payload["actions"][0]["value"] = value
     return payload
-
-
-def buttons(message: dict[str, Any]) -> list[dict[str, Any]]:
-    blocks = message.get("blocks") or []
-    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def stop_lines(logs: LogWatch) -> list[dict[str, Any]]:

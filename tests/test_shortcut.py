@@ -15,7 +15,7 @@ from bot import finding
 from bot.demo.realtimekit import StandInRealtimeKit
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.doors import shortcut
-from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot, slack_error
 from tests.fakes import payloads, picker
 from tests.fakes.livekit import meeting, started
 
@@ -86,13 +86,6 @@ def held_titles(rk: StandInRealtimeKit, gate: asyncio.Event, count: int) -> None
         return web.json_response({"success": True, "data": data})
 
     rk.meeting_answers.extend([held] * count)
-
-
-def slack_error(code: str) -> Any:
-    async def answer(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": False, "error": code})
-
-    return answer
 
 
 def channel_info(**fields: Any) -> Any:

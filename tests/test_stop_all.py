@@ -19,6 +19,7 @@ from bot.state import MemoryState
 from bot.stopping import StopService
 from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
+from tests.fakes.livekit import action_buttons as buttons
 
 CONFIRM = "stop_all_livestreams"
 RETRY = "stop_all_retry"
@@ -71,10 +72,6 @@ async def confirmation(bot: RunningBot, user_id: str = ALLOWED) -> dict[str, Any
     await bot.command("all", user_id, response=f"confirm-{user_id}")
     [card] = await bot.slack.wait_responses(1, f"confirm-{user_id}")
     return card
-
-
-def buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for b in reply.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
 
 
 async def summary_posts(slack: FakeSlack, count: int = 1, within: float = 10.0) -> list[Any]:
