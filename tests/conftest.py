@@ -177,14 +177,15 @@ class RunningBot:
 StartBot = Callable[..., Awaitable[RunningBot]]
 
 
-async def channel_post(bot: RunningBot, name: str = "cmd", within: float = 10.0) -> dict[str, Any]:
+def in_channel(slack: FakeSlack, name: str) -> list[dict[str, Any]]:
+    """The replies posted in the channel through the response_url `name`."""
+    return [r for r in slack.responses(name) if r.get("response_type") == "in_channel"]
+
+
+async def channel_post(slack: FakeSlack, name: str = "cmd", within: float = 10.0) -> dict[str, Any]:
     """The one reply posted in the channel through the response_url `name`."""
-
-    def public() -> list[dict[str, Any]]:
-        return [r for r in bot.slack.responses(name) if r.get("response_type") == "in_channel"]
-
-    await bot.slack.recorder.wait_for(lambda _: bool(public()), within)
-    [post] = public()
+    await slack.recorder.wait_for(lambda _: bool(in_channel(slack, name)), within)
+    [post] = in_channel(slack, name)
     return post
 
 
@@ -283,6 +284,25 @@ def process_env(env: dict[str, str]) -> dict[str, str]:
     """A clean environment for the bot process: no inherited bot settings."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
     return {**keep, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+
+
+async def run_python(
+    *args: str, env: dict[str, str], cwd: Path, within: float = 60.0
+) -> tuple[int, str, str]:
+    """`python *args` in `cwd` with `env` (see process_env) to its end, killed after
+    `within` s: its exit code, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, *args, env=process_env(env), cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), within)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
 
 
 @dataclasses.dataclass

@@ -23,7 +23,7 @@ from tests.test_metrics import scrape, value
 async def outcome_of(bot: RunningBot) -> dict[str, object]:
     """Send the command and return the one reply posted in the channel."""
     await bot.command(MEETING)
-    return await channel_post(bot)
+    return await channel_post(bot.slack)
 
 
 @pytest.mark.parametrize(

@@ -202,8 +202,7 @@ def test_a_keystroke_waits_for_the_list_well_within_slacks_3_seconds() -> None:
 async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_it(
     rk_bot: RunningBot, rk: StandInRealtimeKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The keystroke waits out the door's wait for the list: a short one (the real one is
-    # checked above).
+    # The keystroke waits out the door's wait for the list: a short one (real one above).
     monkeypatch.setattr(shortcut, "SUGGEST_WITHIN_SECONDS", 0.3)
     gate = asyncio.Event()
     rk.list_answers.append(rk.gated(gate, rk.listing))
@@ -263,8 +262,7 @@ async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
     for typed in ("ke", "key", "keyn", "keyno"):  # after the reads failed
         await suggest(rk_bot, typed)
     with pytest.raises(TimeoutError):  # no read again: each failure is remembered
-        # (20 paced starts' time, at the brisk pace: the real 1.5 s waited out 6)
-        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 0.5)
+        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 0.5)  # 20 paced starts
     [option] = await suggest(rk_bot, "keyn")
     assert option["text"]["text"] == "Keynote"
     assert len(rk.meeting_calls()) == 3  # one failed read each, remembered

@@ -101,9 +101,7 @@ async def test_250_live_streams_are_stopped_once_each_through_repeated_429s(
     meetings = live_app.go_live(250)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    # From the first stop on, three Retry-Afters long (in tenths of seconds: the bot
-    # honours a fractional Retry-After, so waiting out whole seconds adds nothing).
-    live_app.throttle(0.9, retry_after=0.3, stops_only=True)
+    live_app.throttle(0.9, retry_after=0.3, stops_only=True)  # 3 Retry-Afters from the 1st stop
     started = time.monotonic()
     await press(bot, button["value"])
     [post] = await summary_posts(slack, within=15)
