@@ -6,25 +6,29 @@ import asyncio
 import dataclasses
 import json
 import logging
-import os
-import signal
-import socket
 import sys
+import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
+from slack_sdk.http_retry import builtin_async_handlers
+from slack_sdk.http_retry.jitter import RandomJitter
 
 from bot.config import Settings, load_settings
 from bot.demo.realtimekit import StandInRealtimeKit
+from bot.demo.standins import Handler, cf_success
 from bot.demo.standins import StandInSlack as FakeSlack
-from bot.demo.standins import cf_success
 from bot.server import serve_http
 from tests.fakes import payloads
+from tests.fakes.harness import ROOT as ROOT
+from tests.fakes.harness import BotProcess, LogWatch, process_env
+from tests.fakes.harness import run_python as run_python
+from tests.fakes.valkey import free_port
 
-ROOT = Path(__file__).resolve().parents[1]
 SIGNING_SECRET = "signing-secret-hunter2-0123456789"
 BOT_TOKEN = "xoxb-bot-token-hunter2-0123"
 APP_TOKEN = "xapp-app-token-hunter2-0123"
@@ -40,6 +44,28 @@ MEETING = "9f2b5c1e-3d4a-4b6c-8e7f-0a1b2c3d4e5f"
 STOP_PATH = (
     f"/client/v4/accounts/{ACCOUNT}/realtime/kit/{APP_ID}/meetings/{MEETING}/active-livestream/stop"
 )
+
+
+@pytest.fixture(autouse=True)
+def no_retry_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """slack-sdk adds up to 1 s of random jitter to each retry's backoff: real waiting
+    that no test asserts on. Tests keep the backoff itself (start_bot shrinks it)."""
+    monkeypatch.setattr(RandomJitter, "recalculate", lambda _self, duration: duration)
+
+
+@pytest.fixture
+def slack_rate_limit_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """slack-sdk's 429 handler sleeps Retry-After (whole seconds) plus up to 1 s: record
+    each wait it asks for, and go on at once."""
+    asked: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        asked.append(seconds)
+        await asyncio.sleep(0)
+
+    shim = types.SimpleNamespace(sleep=sleep)  # the handlers' only use of asyncio
+    monkeypatch.setattr(builtin_async_handlers, "asyncio", shim)
+    return asked
 
 
 @pytest.fixture
@@ -149,6 +175,28 @@ class RunningBot:
 
 
 StartBot = Callable[..., Awaitable[RunningBot]]
+Spawn = Callable[..., Awaitable[BotProcess]]
+
+
+def in_channel(slack: FakeSlack, name: str) -> list[dict[str, Any]]:
+    """The replies posted in the channel through the response_url `name`."""
+    return [r for r in slack.responses(name) if r.get("response_type") == "in_channel"]
+
+
+async def channel_post(slack: FakeSlack, name: str = "cmd", within: float = 10.0) -> dict[str, Any]:
+    """The one reply posted in the channel through the response_url `name`."""
+    await slack.recorder.wait_for(lambda _: bool(in_channel(slack, name)), within)
+    [post] = in_channel(slack, name)
+    return post
+
+
+def slack_error(code: str) -> Handler:
+    """A Slack Web API answer: not ok, with the error `code`."""
+
+    async def answer(_: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": False, "error": code})
+
+    return answer
 
 
 @pytest.fixture
@@ -187,39 +235,6 @@ async def bot(start_bot: StartBot) -> RunningBot:
     return await start_bot()
 
 
-class LogWatch(logging.Handler):
-    """Collects log records from the bot running in this process; tests can wait for one."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-        self._changed = asyncio.Event()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.format(record)
-        self.records.append(record)
-        self._changed.set()
-
-    def lines(self, logger: str | None = None) -> list[str]:
-        return [r.getMessage() for r in self.records if logger is None or r.name == logger]
-
-    def text(self) -> str:
-        """Everything logged, tracebacks included."""
-        return "\n".join(r.getMessage() + "\n" + (r.exc_text or "") for r in self.records)
-
-    def audit(self) -> list[dict[str, Any]]:
-        """Audit records, parsed."""
-        return [json.loads(line) for line in self.lines("bot.audit")]
-
-    async def wait_for(self, predicate: Callable[[LogWatch], bool], timeout: float = 5.0) -> None:
-        async def until() -> None:
-            while not predicate(self):
-                self._changed.clear()
-                await self._changed.wait()
-
-        await asyncio.wait_for(until(), timeout)
-
-
 @pytest.fixture
 def logs() -> Iterator[LogWatch]:
     watch = LogWatch()
@@ -231,57 +246,6 @@ def logs() -> Iterator[LogWatch]:
     yield watch
     root.removeHandler(watch)
     root.setLevel(old_level)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def process_env(env: dict[str, str]) -> dict[str, str]:
-    """A clean environment for the bot process: no inherited bot settings."""
-    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "VIRTUAL_ENV")}
-    return {**keep, **env, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
-
-
-@dataclasses.dataclass
-class BotProcess:
-    """`python -m bot http` running as its own process, its stderr read line by line."""
-
-    proc: asyncio.subprocess.Process
-    url: str
-    lines: list[str]
-
-    async def until(self, text: str, timeout: float = 30.0) -> str:
-        """Read stderr until a line containing `text`; return that line."""
-
-        async def read() -> str:
-            assert self.proc.stderr is not None
-            while True:
-                line = (await self.proc.stderr.readline()).decode()
-                if not line:
-                    raise AssertionError(
-                        f"the bot exited before printing {text!r}:\n{''.join(self.lines)}"
-                    )
-                self.lines.append(line)
-                if text in line:
-                    return line
-
-        return await asyncio.wait_for(read(), timeout)
-
-    async def finish(self, timeout: float = 30.0) -> tuple[int, str]:
-        """SIGTERM, wait for exit; return the exit code and all of stderr."""
-        if self.proc.returncode is None:
-            self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.stderr is not None
-        rest = await asyncio.wait_for(self.proc.stderr.read(), timeout)
-        self.lines.append(rest.decode())
-        code = await asyncio.wait_for(self.proc.wait(), timeout)
-        return code, "".join(self.lines)
-
-
-Spawn = Callable[..., Awaitable[BotProcess]]
 
 
 @pytest.fixture

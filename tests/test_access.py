@@ -8,19 +8,12 @@ from aiohttp import web
 
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
-from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, StartBot
+from tests.conftest import ALLOWED, MEETING, STRANGER, LogWatch, StartBot, slack_error
 
 
 def members(*users: str) -> object:
     async def answer(_: web.Request) -> web.StreamResponse:
         return web.json_response({"ok": True, "users": list(users)})
-
-    return answer
-
-
-def slack_error(code: str) -> object:
-    async def answer(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": False, "error": code})
 
     return answer
 

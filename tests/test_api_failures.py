@@ -16,18 +16,14 @@ from bot.demo.standins import (
     cf_success,
     cf_v4_error,
 )
-from tests.conftest import ALLOWED, MEETING, LogWatch, RunningBot, StartBot
+from tests.conftest import ALLOWED, MEETING, LogWatch, RunningBot, StartBot, channel_post
 from tests.test_metrics import scrape, value
 
 
 async def outcome_of(bot: RunningBot) -> dict[str, object]:
     """Send the command and return the one reply posted in the channel."""
     await bot.command(MEETING)
-    await bot.slack.recorder.wait_for(
-        lambda _: any(r.get("response_type") == "in_channel" for r in bot.slack.responses("cmd"))
-    )
-    [outcome] = [r for r in bot.slack.responses("cmd") if r.get("response_type") == "in_channel"]
-    return outcome
+    return await channel_post(bot.slack)
 
 
 @pytest.mark.parametrize(

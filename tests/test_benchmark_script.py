@@ -2,52 +2,35 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, process_env
+from tests.conftest import ROOT, run_python
 
 
-async def test_burst_benchmark_runs_and_counts_every_reply(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "benchmarks" / "burst.py"),
-        "-n", "3", "--delay", "0.05", "--only", "bot,sync,floor", "--sequential", "3", "--window", "20",
-        env=process_env({}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+async def test_burst_benchmark_runs_every_target_and_two_copies_on_one_valkey(
+    tmp_path: Path,
+) -> None:
+    # One run for every target (one-copy bot, two copies on Valkey, sync, floor): each
+    # target's processes start once, not once per test.
+    code, out, err = await run_python(
+        str(ROOT / "benchmarks" / "burst.py"),
+        "-n", "4", "--delay", "0.05", "--only", "bot,sync,floor", "--copies", "2",
+        "--state", "valkey", "--sequential", "3", "--window", "20",
+        env={"TMPDIR": str(tmp_path), "BENCH_LOG_LEVEL": "INFO"}, cwd=tmp_path, within=120,
     )  # fmt: skip
-    out_bytes, err = await asyncio.wait_for(proc.communicate(), 120)
-    out = out_bytes.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
     rows = {
         line.split("|")[1].strip(): line.split("|")
         for line in out.splitlines()
         if line.startswith("| ")
     }
-    burst = [line.split("|") for line in out.splitlines() if line.startswith("| bot | 3 | 0.05 |")]
-    [bot] = burst
-    cells = [c.strip() for c in bot]
     # acks >3s or failed, answered, API calls
-    assert cells[7:10] == ["0", "3", "3"]
+    for target in ("bot", "bot-2x-valkey"):
+        [row] = [line for line in out.splitlines() if line.startswith(f"| {target} | 4 | 0.05 |")]
+        assert [c.strip() for c in row.split("|")][7:10] == ["0", "4", "4"], target
     assert "sync" in rows and "floor" in rows
     [sequential] = [line for line in out.splitlines() if line.startswith("| bot | 3 | 3 |")]
     assert sequential.split("|")[4].strip() == "1"  # one API connection for 3 stops in a row
-
-
-async def test_burst_benchmark_runs_two_copies_on_one_valkey(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "benchmarks" / "burst.py"),
-        "-n", "4", "--delay", "0.05", "--only", "bot", "--copies", "2", "--state", "valkey",
-        "--sequential", "2", "--window", "20",
-        env=process_env({"TMPDIR": str(tmp_path), "BENCH_LOG_LEVEL": "INFO"}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out_bytes, err = await asyncio.wait_for(proc.communicate(), 120)
-    out = out_bytes.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
-    [two] = [line for line in out.splitlines() if line.startswith("| bot-2x-valkey | 4 | 0.05 |")]
-    # acks >3s or failed, answered, API calls
-    assert [c.strip() for c in two.split("|")][7:10] == ["0", "4", "4"]
     assert "| N | D (s) | ack p99 ms: bot | ack p99 ms: bot-2x-valkey | ratio |" in out
     [compared] = [line for line in out.splitlines() if line.startswith("| 4 | 0.05 |")]
     assert len(compared.split("|")) == 10
@@ -59,13 +42,9 @@ async def test_burst_benchmark_runs_two_copies_on_one_valkey(tmp_path: Path) -> 
 async def test_cold_authorize_benchmark_runs_and_shows_one_auth_test_for_the_bot(
     tmp_path: Path,
 ) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "benchmarks" / "cold_authorize.py"),
-        env=process_env({}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out_bytes, err = await asyncio.wait_for(proc.communicate(), 60)
-    out = out_bytes.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
+    code, out, err = await run_python(
+        str(ROOT / "benchmarks" / "cold_authorize.py"), env={}, cwd=tmp_path
+    )
+    assert code == 0, err[-2000:]
     assert "cached_authorize: 1 auth.test calls" in out
     assert "bolt_single_team: " in out

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-import sys
+import contextlib
+import io
+import logging
+import os
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from aiohttp import web
 from dotenv import dotenv_values
 
+from bot.check import report
+from bot.cli import main
 from bot.config import ConfigError, load_settings
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_dyte_error, cf_json, cf_raw, cf_v4_error
-from tests.conftest import ACCOUNT, APP_ID, ROOT, SECRETS, free_port, process_env
+from tests.conftest import (
+    ACCOUNT,
+    APP_ID,
+    ROOT,
+    SECRETS,
+    free_port,
+    process_env,
+    run_python,
+    slack_error,
+)
 
 ACTIVE = cf_json(
     200, {"success": True, "result": {"id": "t1", "status": "active"}, "errors": [], "messages": []}
@@ -24,31 +39,41 @@ MEETINGS = cf_json(200, {"success": True, "data": [], "paging": {"total_count": 
 BAD_TOKEN = cf_v4_error(401, 1000, "Invalid API Token")
 
 
-async def check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "check",
-        env=process_env(env), cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    text = out.decode()
+async def check(env: dict[str, str], cwd: Path, *, process: bool = False) -> tuple[int, str]:
+    """`python -m bot check` with only `env`, in `cwd`: its exit code and all it printed
+    (no secret in it). Unless `process`, through the same entry point (bot.cli.main) in
+    this process, as a process start costs more than the check; warnings count as
+    printed, as in a process with no logging set up."""
+    if process:
+        code, out, err = await run_python("-m", "bot", "check", env=env, cwd=cwd)
+        text = out + err
+    else:
+        buffer = io.StringIO()
+        # report() binds sys.stdout when imported: point that default at the buffer.
+        defaults = tuple(buffer if hasattr(d, "write") else d for d in report.__defaults__ or ())
+        warnings = logging.StreamHandler(buffer)
+        warnings.setLevel(logging.WARNING)
+        logging.getLogger().addHandler(warnings)
+        try:
+            with (
+                mock.patch.dict(os.environ, process_env(env), clear=True),
+                mock.patch.object(report, "__defaults__", defaults),
+                contextlib.chdir(cwd), contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer),
+            ):  # fmt: skip
+                code = await asyncio.wait_for(asyncio.to_thread(main, ["check"]), 60)
+        finally:
+            logging.getLogger().removeHandler(warnings)
+        text = buffer.getvalue()
     for secret in SECRETS:
         assert secret not in text
-    return proc.returncode, text
-
-
-def slack_error(code: str) -> Any:
-    async def answer(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": False, "error": code})
-
-    return answer
+    return code, text
 
 
 async def test_everything_passes(
     env: dict[str, str], tmp_path: Path, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
     cloudflare.then(ACTIVE, MEETINGS)
-    code, out = await check(env, tmp_path)
+    code, out = await check(env, tmp_path, process=True)  # the real process, once
     assert code == 0, out
     assert out.count("PASS") == 5 and "FAIL" not in out
     assert 'workspace "Acme", bot "stopbot"' in out

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from tests.conftest import process_env
+from tests.conftest import run_python
 
 
 async def test_demo_runs_the_scripted_session_and_exits_0(tmp_path: Path) -> None:
     # An empty environment and working directory: nothing to read credentials from.
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "demo",
-        env=process_env({}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out_bytes, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
-    out, err = out_bytes.decode(), err_bytes.decode()
-    assert proc.returncode == 0, err
+    code, out, err = await run_python("-m", "bot", "demo", env={}, cwd=tmp_path)
+    assert code == 0, err
     assert "Traceback" not in err
     steps = out.split("=" * 78)
     assert len(steps) == 9

@@ -18,22 +18,20 @@ from bot.demo.standins import cf_dyte_error, cf_json, cf_live, cf_raw, cf_reset_
 from bot.env import Secret
 from bot.realtimekit import MeetingId, RealtimeKitClient, TimedOut
 from bot.realtimekit.client import CALL_BUDGET_SECONDS
-from tests.conftest import ACCOUNT, APP_ID, CF_TOKEN, MEETING, LogWatch, RunningBot, StartBot
+from tests.conftest import (
+    ACCOUNT,
+    APP_ID,
+    CF_TOKEN,
+    MEETING,
+    LogWatch,
+    RunningBot,
+    StartBot,
+    channel_post,
+)
 from tests.fakes.faults import FlakyResolver, cf_trickle
 from tests.test_slash_command import assert_inert
 
 NOT_LIVE = cf_dyte_error(404, "No active livestream found for this meeting")
-
-
-async def outcome_of(bot: RunningBot, name: str = "cmd", within: float = 5.0) -> dict[str, Any]:
-    """The one reply posted in the channel to response_url `name`."""
-
-    def public() -> list[dict[str, Any]]:
-        return [r for r in bot.slack.responses(name) if r.get("response_type") == "in_channel"]
-
-    await bot.slack.recorder.wait_for(lambda _: bool(public()), within)
-    [outcome] = public()
-    return outcome
 
 
 def calls(cloudflare: FakeCloudflare) -> list[str]:
@@ -55,7 +53,7 @@ async def test_a_504_after_the_stop_took_effect_is_checked_not_posted_again(
 ) -> None:
     cloudflare.then(cf_raw(504, b"<html>504 Gateway Time-out</html>"), NOT_LIVE)
     await bot.command(MEETING)
-    text = (await outcome_of(bot))["text"]
+    text = (await channel_post(bot.slack))["text"]
     assert "stopped the livestream" in text
     assert "first answer was lost (HTTP 504 from Cloudflare's edge)" in text
     assert "no longer live" in text
@@ -69,7 +67,7 @@ async def test_a_read_timeout_is_checked_not_posted_again(
     bot = await start_bot(CLOUDFLARE_TIMEOUT_SECONDS="0.3")
     cloudflare.then(cloudflare.hang(), NOT_LIVE)
     await bot.command(MEETING)
-    text = (await outcome_of(bot))["text"]
+    text = (await channel_post(bot.slack))["text"]
     assert "first answer was lost (timed out after 0.3 s)" in text
     assert "no longer live" in text
     assert calls(cloudflare) == ["POST", "GET"]
@@ -81,7 +79,7 @@ async def test_a_reset_mid_answer_while_still_live_is_posted_again(
 ) -> None:
     cloudflare.then(cf_reset_mid_body(), cf_live(MEETING), cf_success("stopped on the retry"))
     await bot.command(MEETING)
-    text = (await outcome_of(bot))["text"]
+    text = (await channel_post(bot.slack))["text"]
     assert "Cloudflare says: stopped on the retry" in text
     assert calls(cloudflare) == ["POST", "GET", "POST"]
     assert stop_audit(logs)["outcome"] == "stopped"
@@ -92,7 +90,7 @@ async def test_a_lost_answer_whose_check_fails_too_says_what_is_known(
 ) -> None:
     cloudflare.then(cf_raw(504, b""), cf_dyte_error(500, "Internal error"))
     await bot.command(MEETING)
-    text = (await outcome_of(bot))["text"]
+    text = (await channel_post(bot.slack))["text"]
     assert "answer was lost (HTTP 504 from Cloudflare's edge)" in text
     assert "checking the livestream failed too" in text
     assert "may or may not have stopped" in text
@@ -105,7 +103,7 @@ async def test_a_lost_answer_checked_against_a_meeting_not_found_is_not_called_s
 ) -> None:
     cloudflare.then(cf_raw(504, b""), cf_dyte_error(404, "Meeting not found"))
     await bot.command(MEETING)
-    text = (await outcome_of(bot))["text"]
+    text = (await channel_post(bot.slack))["text"]
     assert "no longer live" not in text and "may or may not have stopped" in text
     assert calls(cloudflare) == ["POST", "GET"]
     assert stop_audit(logs)["outcome"] == "unconfirmed"
@@ -116,7 +114,7 @@ async def test_a_429_is_retried_blindly_after_retry_after(
 ) -> None:
     cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "0"}))
     await bot.command(MEETING)
-    assert "Stopped live stream successfully" in (await outcome_of(bot))["text"]
+    assert "Stopped live stream successfully" in (await channel_post(bot.slack))["text"]
     assert calls(cloudflare) == ["POST", "POST"]  # nothing to check: it was not acted on
 
 
@@ -127,7 +125,7 @@ async def test_a_connect_error_is_retried_blindly(
     bot = await start_bot(CLOUDFLARE_API_BASE_URL=f"http://localhost:{cloudflare.port}/client/v4")
     resolver.fail = 1  # the stop's first connect never reaches the API
     await bot.command(MEETING)
-    assert "Stopped live stream successfully" in (await outcome_of(bot))["text"]
+    assert "Stopped live stream successfully" in (await channel_post(bot.slack))["text"]
     assert resolver.failed == 1
     assert calls(cloudflare) == ["POST"]
 
@@ -145,7 +143,7 @@ async def test_a_trickling_answer_ends_the_attempt_at_its_timeout(
     )
     started = time.monotonic()
     await bot.command(MEETING)
-    text = (await outcome_of(bot, within=8))["text"]
+    text = (await channel_post(bot.slack, within=8))["text"]
     assert time.monotonic() - started < 3
     assert "answer was lost (timed out after 1 s)" in text
     assert stop_audit(logs)["outcome"] == "unconfirmed"

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -15,31 +13,8 @@ from aiohttp import web
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.state.memory import DEDUP_MAXSIZE, MemoryState
-from tests.conftest import ALLOWED, MEETING, SECRETS, SIGNING_SECRET, Spawn, process_env
+from tests.conftest import ALLOWED, MEETING, SECRETS, SIGNING_SECRET, Spawn, free_port, run_python
 from tests.fakes import payloads
-
-
-async def run_to_end(env: dict[str, str], cwd: Path, within: float = 20) -> tuple[int, str]:
-    """`python -m bot http` until it exits by itself; its exit code and stderr."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "http", "--host", "127.0.0.1", "--port", "0",
-        env=process_env(env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    try:
-        _, err = await asyncio.wait_for(proc.communicate(), within)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode is not None
-    return proc.returncode, err.decode()
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def test_a_bot_token_slack_rejects_at_start_exits_2_naming_it(
@@ -49,7 +24,9 @@ async def test_a_bot_token_slack_rejects_at_start_exits_2_naming_it(
         return web.json_response({"ok": False, "error": "invalid_auth"})
 
     slack.answer_api("auth.test", rejected)
-    code, err = await run_to_end(env, tmp_path)
+    code, _, err = await run_python(
+        "-m", "bot", "http", "--host", "127.0.0.1", "--port", "0", env=env, cwd=tmp_path, within=20
+    )
     assert code == 2
     assert "SLACK_BOT_TOKEN" in err and "invalid_auth" in err
     assert "Traceback" not in err
@@ -60,7 +37,7 @@ async def test_an_unreachable_slack_at_start_does_not_stop_the_bot_from_serving(
     spawn: Spawn,
 ) -> None:
     bot = await spawn(
-        {"SLACK_API_URL": f"http://127.0.0.1:{closed_port()}/api/", "SLACK_TIMEOUT_SECONDS": "0.3"}
+        {"SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/", "SLACK_TIMEOUT_SECONDS": "0.3"}
     )
     async with aiohttp.ClientSession() as session, session.get(bot.url + "/healthz") as r:
         assert r.status == 200

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
@@ -13,24 +12,8 @@ import pytest
 
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
-from tests.conftest import ALLOWED, MEETING, SECRETS, BotProcess, Spawn, process_env
+from tests.conftest import ALLOWED, MEETING, SECRETS, BotProcess, Spawn, run_python
 from tests.fakes import payloads
-
-
-async def run_to_end(args: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        *args,
-        env=process_env(env),
-        cwd=cwd,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_bad_configuration_exits_2_listing_every_problem_without_values(
@@ -40,7 +23,7 @@ async def test_bad_configuration_exits_2_listing_every_problem_without_values(
         "SLACK_BOT_TOKEN": "xoxp-hunter2",
         "CLOUDFLARE_API_TOKEN": "cf-hunter2",
     }
-    code, out, err = await run_to_end(["http"], env, tmp_path)
+    code, out, err = await run_python("-m", "bot", "http", env=env, cwd=tmp_path)
     assert code == 2
     assert "Traceback" not in err
     for name in [
@@ -56,7 +39,7 @@ async def test_bad_configuration_exits_2_listing_every_problem_without_values(
 
 async def test_dotenv_in_the_working_directory_is_read(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-file\n")
-    code, _, err = await run_to_end(["socket"], {}, tmp_path)
+    code, _, err = await run_python("-m", "bot", "socket", env={}, cwd=tmp_path)
     assert code == 2
     assert "SLACK_BOT_TOKEN" not in err  # came from .env
     assert "SLACK_APP_TOKEN is not set" in err
@@ -116,8 +99,10 @@ async def test_sigterm_finishes_the_stop_in_flight_then_exits_0(
 
 
 async def test_no_subcommand_picks_socket_mode_when_an_app_token_is_set(tmp_path: Path) -> None:
-    _, _, socket_err = await run_to_end([], {"SLACK_APP_TOKEN": "xapp-1"}, tmp_path)
-    _, _, http_err = await run_to_end([], {}, tmp_path)
+    _, _, socket_err = await run_python(
+        "-m", "bot", env={"SLACK_APP_TOKEN": "xapp-1"}, cwd=tmp_path
+    )
+    _, _, http_err = await run_python("-m", "bot", env={}, cwd=tmp_path)
     assert "SLACK_SIGNING_SECRET" not in socket_err  # Socket Mode does not need it
     assert "SLACK_SIGNING_SECRET is not set: HTTP mode needs it" in http_err
     assert "SLACK_APP_TOKEN" not in http_err

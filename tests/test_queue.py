@@ -20,22 +20,11 @@ from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_json, cf_raw, cf_success
 from bot.realtimekit import client as client_module
 from bot.state import open_state
-from tests.conftest import LogWatch, RunningBot, StartBot
+from tests.conftest import LogWatch, RunningBot, StartBot, channel_post
 from tests.fakes.valkey import ValkeyServer, valkey
 from tests.test_replicas import copies_waiting
 
 __all__ = ["valkey"]  # the fixture, imported so pytest finds it
-
-
-async def outcome_of(bot: RunningBot, name: str, within: float = 10.0) -> dict[str, Any]:
-    """The one reply posted in the channel to response_url `name`."""
-
-    def public() -> list[dict[str, Any]]:
-        return [r for r in bot.slack.responses(name) if r.get("response_type") == "in_channel"]
-
-    await bot.slack.recorder.wait_for(lambda _: bool(public()), within)
-    [outcome] = public()
-    return outcome
 
 
 def audit_of(logs: LogWatch, meeting: str) -> dict[str, Any]:
@@ -57,7 +46,9 @@ async def test_a_stop_queued_longer_than_the_call_budget_still_reaches_the_api(
     meetings = [str(uuid.uuid4()) for _ in range(4)]  # the last waits >= 0.9 s for its turn
     await asyncio.gather(*(bot.command(m, response=m) for m in meetings))
     for meeting in meetings:
-        assert "Stopped live stream successfully" in (await outcome_of(bot, meeting))["text"]
+        assert (
+            "Stopped live stream successfully" in (await channel_post(bot.slack, meeting))["text"]
+        )
     assert len(cloudflare.stop_calls) == 4
 
 
@@ -107,7 +98,7 @@ async def test_copies_sharing_a_store_share_one_api_budget(
     for n in range(4):
         meeting = str(uuid.uuid4())
         await copies[n % 2].command(meeting, response=meeting)
-        await outcome_of(copies[n % 2], meeting)
+        await channel_post(copies[n % 2].slack, meeting)
     # Every request counts (stops and the name reads beside them), in either copy.
     assert len(cloudflare.recorder.received) == 3
 
@@ -118,10 +109,10 @@ async def test_a_long_429_pauses_every_copy_until_its_retry_after(
     first, second = [await start_bot(STATE_URL=valkey.url) for _ in range(2)]
     cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "30"}))
     await first.command(str(uuid.uuid4()), response="first")
-    assert "retry in 30 s" in (await outcome_of(first, "first"))["text"]
+    assert "retry in 30 s" in (await channel_post(first.slack, "first"))["text"]
     calls = len(cloudflare.recorder.received)
     await second.command(str(uuid.uuid4()), response="second")
-    told = (await outcome_of(second, "second"))["text"]
+    told = (await channel_post(second.slack, "second"))["text"]
     assert "not sent: the bot is holding calls to Cloudflare back" in told
     assert "rate limited by Cloudflare" not in told  # Cloudflare was not asked
     assert len(cloudflare.recorder.received) == calls  # the API was not asked again
@@ -135,7 +126,7 @@ async def test_a_retry_after_of_a_day_pauses_the_copies_ten_minutes_at_most(
     bot = await start_bot(STATE_URL=valkey.url)
     cloudflare.then(cf_json(429, {"success": False}, {"Retry-After": "86400"}))
     await bot.command(str(uuid.uuid4()), response="first")
-    await outcome_of(bot, "first")
+    await channel_post(bot.slack, "first")
     raw = Redis.from_url(valkey.url)
     try:
         [paused] = [k async for k in raw.scan_iter("*api-paused*")]
@@ -182,7 +173,7 @@ async def test_a_stop_a_copy_never_sent_is_made_by_the_copy_waiting_for_it(
         await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 2, 5)
         answer.set()
         await asyncio.wait_for(serving, 5)
-    assert "Stopped live stream successfully" in (await outcome_of(other, "other"))["text"]
+    assert "Stopped live stream successfully" in (await channel_post(other.slack, "other"))["text"]
     assert "not sent" in slack.responses("queued")[-1]["text"]
     outcomes = sorted(
         r["outcome"] for r in logs.audit() if r["event"] == "stop" and r["meeting_id"] == queued

@@ -16,13 +16,12 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from redis.asyncio import Redis
 
 from bot.codec import encode_result
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
-from bot.demo.standins import Handler, cf_success
 from bot.demo.standins import StandInSlack as FakeSlack
+from bot.demo.standins import cf_success
 from bot.realtimekit.results import Stopped
 from bot.state import scripts
 from tests.conftest import (
@@ -32,7 +31,9 @@ from tests.conftest import (
     MEETING,
     OTHER_ALLOWED,
     RunningBot,
+    channel_post,
     free_port,
+    in_channel,
     process_env,
 )
 from tests.fakes import payloads
@@ -147,27 +148,6 @@ async def start_copies(
         assert "Traceback" not in "".join(copy.lines), "".join(copy.lines)
 
 
-def after(seconds: float, then: Handler | None = None) -> Handler:
-    """The API taking `seconds` to answer (a slow API is the condition under test)."""
-
-    async def answer(request: web.Request) -> web.StreamResponse:
-        await asyncio.sleep(seconds)
-        return await (then or cf_success())(request)
-
-    return answer
-
-
-def in_channel(slack: FakeSlack, name: str) -> list[dict[str, Any]]:
-    return [r for r in slack.responses(name) if r.get("response_type") == "in_channel"]
-
-
-async def wait_in_channel(slack: FakeSlack, name: str, within: float = 5.0) -> dict[str, Any]:
-    """The channel post made through the response_url `name`."""
-    await slack.recorder.wait_for(lambda _: bool(in_channel(slack, name)), within)
-    [post] = in_channel(slack, name)
-    return post
-
-
 async def test_a_workflow_step_delivered_to_both_copies_is_acted_on_once(
     start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
 ) -> None:
@@ -197,25 +177,6 @@ async def test_a_workflow_step_delivered_to_both_copies_is_acted_on_once(
     assert line["outcome"] == "stopped" and line["state"] == "shared"
 
 
-async def test_stop_pressed_on_both_copies_makes_one_api_call_and_both_people_hear(
-    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
-) -> None:
-    a, b = await start_copies(valkey.url)
-    cloudflare.default = after(1.0)
-    await a.client.command(MEETING, ALLOWED, response="a")
-    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
-    await b.client.command(MEETING, OTHER_ALLOWED, response="b")  # while a's call runs
-    for name in ("a", "b"):
-        post = await wait_in_channel(slack, name)
-        assert STOPPED in post["text"]
-    assert len(cloudflare.stop_calls) == 1
-    [first] = await a.wait_audit(1)
-    [second] = await b.wait_audit(1)
-    assert (first["shared"], second["shared"]) == (False, True)
-    assert first["state"] == second["state"] == "shared"
-    assert first["outcome"] == second["outcome"] == "stopped"
-
-
 async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) -> None:
     """Wait until `count` copies wait on another's call for `meeting_id` (subscribed to
     its channel). Polled: the store raises no event a test can wait on."""
@@ -228,6 +189,28 @@ async def copies_waiting(valkey: ValkeyServer, meeting_id: str, count: int = 1) 
                 await asyncio.sleep(0.01)
     finally:
         await raw.aclose()
+
+
+async def test_stop_pressed_on_both_copies_makes_one_api_call_and_both_people_hear(
+    start_copies: StartCopies, valkey: ValkeyServer, cloudflare: FakeCloudflare, slack: FakeSlack
+) -> None:
+    a, b = await start_copies(valkey.url)
+    answer = asyncio.Event()  # a's call lasts until b waits for it
+    cloudflare.default = cloudflare.gated(answer, cf_success())
+    await a.client.command(MEETING, ALLOWED, response="a")
+    await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
+    await b.client.command(MEETING, OTHER_ALLOWED, response="b")  # while a's call runs
+    await copies_waiting(valkey, MEETING)
+    answer.set()
+    for name in ("a", "b"):
+        post = await channel_post(slack, name)
+        assert STOPPED in post["text"]
+    assert len(cloudflare.stop_calls) == 1
+    [first] = await a.wait_audit(1)
+    [second] = await b.wait_audit(1)
+    assert (first["shared"], second["shared"]) == (False, True)
+    assert first["state"] == second["state"] == "shared"
+    assert first["outcome"] == second["outcome"] == "stopped"
 
 
 async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_second_api_call(
@@ -253,7 +236,7 @@ async def test_a_store_stall_while_a_copy_holds_the_meeting_does_not_make_a_seco
         valkey.thaw()
     answer.set()
     for name in ("a", "b"):
-        assert STOPPED in (await wait_in_channel(slack, name))["text"]
+        assert STOPPED in (await channel_post(slack, name))["text"]
     assert len(cloudflare.stop_calls) == 1
     [first] = await a.wait_audit(1)
     [second] = await b.wait_audit(1)
@@ -277,7 +260,7 @@ async def test_a_call_that_outlasts_the_lock_keeps_it_and_the_other_copy_waits(
         await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) > 1, 3 * lock)
     answer.set()
     for name in ("a", "b"):
-        assert STOPPED in (await wait_in_channel(slack, name))["text"]
+        assert STOPPED in (await channel_post(slack, name))["text"]
     assert len(cloudflare.stop_calls) == 1
 
 
@@ -300,7 +283,7 @@ async def test_a_result_written_by_a_newer_copy_reaches_the_waiting_person(
         )
     finally:
         await newer.aclose()
-    assert STOPPED in (await wait_in_channel(slack, "old"))["text"]
+    assert STOPPED in (await channel_post(slack, "old"))["text"]
     assert cloudflare.stop_calls == []
     [line] = await old.wait_audit(1)
     assert (line["outcome"], line["shared"]) == ("stopped", True)
@@ -336,7 +319,7 @@ async def test_when_the_copy_holding_a_meeting_dies_the_other_stops_it_once_the_
     await b.client.command(MEETING, OTHER_ALLOWED, response="b")  # waits for a's call
     a.proc.kill()  # SIGKILL: a neither finishes its call nor releases its lock
     await a.proc.wait()
-    post = await wait_in_channel(slack, "b", within=lock + 5)
+    post = await channel_post(slack, "b", within=lock + 5)
     waited = asyncio.get_running_loop().time() - held_since
     assert STOPPED in post["text"]
     assert len(cloudflare.stop_calls) == 2
@@ -355,7 +338,7 @@ async def test_stops_go_on_while_the_store_is_down_and_share_again_once_it_is_ba
     await valkey.kill()
     for n, copy in enumerate((a, b)):
         await copy.client.command(str(uuid.uuid4()), ALLOWED, response=f"down{n}")
-        assert STOPPED in (await wait_in_channel(slack, f"down{n}"))["text"]
+        assert STOPPED in (await channel_post(slack, f"down{n}"))["text"]
         [line] = await copy.wait_audit(1)
         assert line["outcome"] == "stopped" and line["state"] == "local"
         status, health = await copy.health()
@@ -366,7 +349,7 @@ async def test_stops_go_on_while_the_store_is_down_and_share_again_once_it_is_ba
     await a.wait_logged("answers again: sharing state", within=5)
     assert (await a.health())[1]["state"] == "shared"
     await a.client.command(str(uuid.uuid4()), ALLOWED, response="back")
-    assert STOPPED in (await wait_in_channel(slack, "back"))["text"]
+    assert STOPPED in (await channel_post(slack, "back"))["text"]
     line = (await a.wait_audit(2))[-1]
     assert line["outcome"] == "stopped" and line["state"] == "shared"
 
@@ -378,7 +361,7 @@ async def test_healthz_stays_200_when_the_store_is_down_from_the_start(
     status, health = await copy.health()
     assert (status, health["ok"], health["state"]) == (200, True, "unavailable")
     await copy.client.command(MEETING, ALLOWED, response="cmd")
-    assert STOPPED in (await wait_in_channel(slack, "cmd"))["text"]
+    assert STOPPED in (await channel_post(slack, "cmd"))["text"]
     [line] = await copy.wait_audit(1)
     assert line["state"] == "local"
 
@@ -389,7 +372,7 @@ async def test_a_button_pressed_on_one_copy_and_again_on_the_other_calls_once(
     a, b = await start_copies(valkey.url)
     value = payloads.button_value(MEETING)
     await a.client.click(value, ALLOWED, response="a")
-    assert STOPPED in (await wait_in_channel(slack, "a"))["text"]
+    assert STOPPED in (await channel_post(slack, "a"))["text"]
     await b.client.click(value, OTHER_ALLOWED, response="b")
     [again] = await slack.wait_responses(1, "b")
     assert again["response_type"] == "ephemeral"

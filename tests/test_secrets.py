@@ -18,9 +18,8 @@ from bot.demo.standins import (
     cf_reset_mid_body,
     cf_v4_error,
 )
-from tests.conftest import ALLOWED, MEETING, SECRETS, STRANGER, Spawn
+from tests.conftest import ALLOWED, MEETING, SECRETS, STRANGER, Spawn, slack_error
 from tests.fakes import payloads
-from tests.test_access import slack_error
 
 WORKFLOW_TOKEN = "xwfp-workflow-token-hunter2"
 

@@ -13,11 +13,21 @@ from aiohttp import web
 
 from bot.demo.realtimekit import StandInRealtimeKit
 from bot.demo.standins import StandInSlack as FakeSlack
-from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot
+from bot.listeners import shortcut
+from bot.service import reads as finding
+from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot, StartBot, slack_error
 from tests.fakes import payloads, picker
 from tests.fakes.livekit import meeting, started
 
 FORM = "application/x-www-form-urlencoded"
+WARM_PER_SECOND = finding.TITLE_WARM_PER_SECOND  # the real pace of background title reads
+
+
+@pytest.fixture(autouse=True)
+def brisk_title_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Titles are read behind a keystroke, a few a second: tests that wait for them read
+    ten times faster (the pacing test puts the real pace back)."""
+    monkeypatch.setattr(finding, "TITLE_WARM_PER_SECOND", WARM_PER_SECOND * 10)
 
 
 @pytest.fixture
@@ -76,13 +86,6 @@ def held_titles(rk: StandInRealtimeKit, gate: asyncio.Event, count: int) -> None
         return web.json_response({"success": True, "data": data})
 
     rk.meeting_answers.extend([held] * count)
-
-
-def slack_error(code: str) -> Any:
-    async def answer(_: web.Request) -> web.StreamResponse:
-        return web.json_response({"ok": False, "error": code})
-
-    return answer
 
 
 def channel_info(**fields: Any) -> Any:
@@ -193,8 +196,12 @@ async def test_a_submission_for_a_stream_no_longer_live_says_so_in_the_channel(
 
 
 async def test_a_slow_list_answers_the_keystroke_in_time_and_the_next_one_from_it(
-    rk_bot: RunningBot, rk: StandInRealtimeKit
+    rk_bot: RunningBot, rk: StandInRealtimeKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The keystroke waits out the door's wait for the list, which leaves a second of Slack's
+    # 3 s for the rest: the test gets a short one.
+    assert shortcut.SUGGEST_WITHIN_SECONDS <= 2.0
+    monkeypatch.setattr(shortcut, "SUGGEST_WITHIN_SECONDS", 0.3)
     gate = asyncio.Event()
     rk.list_answers.append(rk.gated(gate, rk.listing))
     sent = time.monotonic()
@@ -253,7 +260,7 @@ async def test_a_title_that_cannot_be_read_is_not_read_again_at_every_keystroke(
     for typed in ("ke", "key", "keyn", "keyno"):  # after the reads failed
         await suggest(rk_bot, typed)
     with pytest.raises(TimeoutError):  # no read again: each failure is remembered
-        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 1.5)
+        await rk.recorder.wait_for(lambda _: len(rk.meeting_calls()) > 3, 0.5)  # 20 paced starts
     [option] = await suggest(rk_bot, "keyn")
     assert option["text"]["text"] == "Keynote"
     assert len(rk.meeting_calls()) == 3  # one failed read each, remembered
@@ -329,8 +336,9 @@ async def test_when_nobody_can_be_told_the_audit_says_reply_failed(
 
 
 async def test_title_reads_behind_the_picker_are_paced(
-    rk_bot: RunningBot, rk: StandInRealtimeKit
+    rk_bot: RunningBot, rk: StandInRealtimeKit, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(finding, "TITLE_WARM_PER_SECOND", WARM_PER_SECOND)
     for n in range(10, 40):
         rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
     arrived: list[float] = []

@@ -21,6 +21,7 @@ from tests.conftest import (
     StartBot,
 )
 from tests.fakes import payloads
+from tests.fakes.livekit import action_buttons as buttons
 
 STATUS_PATH = STOP_PATH.removesuffix("/stop")
 STREAM_KEY = "live_sk_0123456789abcdef-DO-NOT-SHOW"
@@ -44,10 +45,6 @@ def live(status: str = "LIVE") -> Any:
             },
         },
     )
-
-
-def buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for b in reply.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
 
 
 async def test_status_card_shows_what_is_live_and_a_confirmed_stop_button(

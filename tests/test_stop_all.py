@@ -22,6 +22,7 @@ from bot.service.stop import StopService
 from bot.state import MemoryState
 from tests.conftest import ALLOWED, OTHER_ALLOWED, LogWatch, RunningBot, StartBot
 from tests.fakes import payloads
+from tests.fakes.livekit import action_buttons as buttons
 
 CONFIRM = "stop_all_livestreams"
 RETRY = "stop_all_retry"
@@ -76,10 +77,6 @@ async def confirmation(bot: RunningBot, user_id: str = ALLOWED) -> dict[str, Any
     return card
 
 
-def buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
-    return [e for b in reply.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
-
-
 async def summary_posts(slack: FakeSlack, count: int = 1, within: float = 10.0) -> list[Any]:
     calls = await slack.wait_calls("chat.postMessage", count, within)
     return [c.data for c in calls]
@@ -97,7 +94,7 @@ def stop_all_lines(logs: LogWatch, decision: str = "allowed") -> list[dict[str, 
     return [r for r in logs.audit() if r["event"] == "stop_all" and r["decision"] == decision]
 
 
-async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
+async def test_250_live_streams_are_stopped_once_each_through_repeated_429s(
     start_bot: StartBot,
     live_app: FakeLiveApp,
     slack: FakeSlack,
@@ -107,7 +104,7 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
     meetings = live_app.go_live(250)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    live_app.throttle(3.0, retry_after=1, stops_only=True)  # from the first stop on
+    live_app.throttle(0.9, retry_after=0.3, stops_only=True)  # 3 Retry-Afters from the 1st stop
     started = time.monotonic()
     await press(bot, button["value"])
     [post] = await summary_posts(slack, within=15)
@@ -121,7 +118,7 @@ async def test_250_live_streams_are_stopped_once_each_through_3_seconds_of_429s(
     assert "250 livestreams were live: 250 stopped, 0 had already ended, 0 failed" in post["text"]
     assert not buttons(post)  # nothing failed, nothing to try again
     assert live_app.peak <= 50  # CLOUDFLARE_MAX_CONCURRENCY's default
-    assert elapsed < 10
+    assert elapsed < 8  # was < 10 with 2.1 s more of 429s
 
     # The person's last private line, within the response_url's budget of 5 uses.
     await logs.wait_for(lambda w: len(stop_all_lines(w)) == 1)
@@ -152,7 +149,7 @@ async def test_a_429_on_reading_the_list_is_waited_out(
     meetings = live_app.go_live(3)
     bot = await start(start_bot, live_app)
     [button] = buttons(await confirmation(bot))
-    live_app.throttle(2.5, retry_after=1)  # the press's list read meets it first
+    live_app.throttle(0.75, retry_after=0.3)  # the press's list read meets it first
     await press(bot, button["value"])
     [post] = await summary_posts(slack)
     assert "3 stopped" in post["text"]

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, process_env
+from tests.conftest import ROOT, run_python
 
 
 async def test_stop_all_benchmark_runs_and_counts_every_stop(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "benchmarks" / "stop_all.py"),
-        "-n", "20", "--delay", "0.01", "--cap", "5", "--window", "20",
-        env=process_env({}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_python(
+        str(ROOT / "benchmarks" / "stop_all.py"),
+        "-n", "20", "--delay", "0.01", "--cap", "5", "--window", "20", env={}, cwd=tmp_path,
     )  # fmt: skip
-    out_bytes, err = await asyncio.wait_for(proc.communicate(), 60)
-    out = out_bytes.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
     [row] = [line for line in out.splitlines() if line.startswith("| 20 |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
     # N, D, cap, ideal, elapsed, ratio, peak, stopped, stopped twice, left live, calls, posts

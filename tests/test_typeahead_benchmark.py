@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 
-from tests.conftest import ROOT, process_env
+from tests.conftest import ROOT, run_python
 
 
 async def test_typeahead_benchmark_runs_and_answers_every_keystroke(tmp_path: Path) -> None:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, str(ROOT / "benchmarks" / "typeahead.py"),
-        "-n", "30", "--delay", "0.01", "-k", "4", "--gap", "0.01",
-        env=process_env({"TMPDIR": str(tmp_path)}), cwd=tmp_path,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    code, out, err = await run_python(
+        str(ROOT / "benchmarks" / "typeahead.py"),
+        "-n", "10", "--delay", "0.01", "-k", "4", "--gap", "0.01",
+        env={"TMPDIR": str(tmp_path)}, cwd=tmp_path, within=120,
     )  # fmt: skip
-    out_bytes, err = await asyncio.wait_for(proc.communicate(), 120)
-    out = out_bytes.decode()
-    assert proc.returncode == 0, err.decode()[-2000:]
+    assert code == 0, err[-2000:]
     [row] = [line for line in out.splitlines() if line.startswith("| 4 |")]
     cells = [c.strip() for c in row.strip("|").split("|")]
     assert cells[4:6] == ["0", "1"]  # no empty answer; one list page per answer at most

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from bot.demo.realtimekit import StandInRealtimeKit
 from bot.demo.standins import StandInSlack as FakeSlack
+from bot.service import live as finding
 from tests.conftest import ALLOWED, STRANGER, LogWatch, RunningBot
 from tests.fakes import payloads
 from tests.fakes.livekit import meeting, started
@@ -25,6 +26,15 @@ def rk(rk: StandInRealtimeKit) -> StandInRealtimeKit:
     rk.add(meeting(1), "Keynote", "Town hall", started(30))
     rk.add(meeting(2), "Product demo", "Launch week", started(20))
     return rk
+
+
+@pytest.fixture
+def short_title_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A search waits a while for the titles it lacks, then goes on without them: tests
+    that wait that while out get a short one, once the real one is seen to leave a
+    second of Slack's 3 s for the rest."""
+    assert finding.SEARCH_TITLES_WAIT_SECONDS <= 2.0
+    monkeypatch.setattr(finding, "SEARCH_TITLES_WAIT_SECONDS", 0.3)
 
 
 def by_name(name: str, user_id: str = ALLOWED) -> dict[str, Any]:
@@ -87,7 +97,7 @@ async def test_two_matches_fail_listing_both_and_stop_nothing(
 
 
 async def test_at_most_10_candidates_are_named(
-    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, short_title_wait: None
 ) -> None:
     for n in range(3, 15):
         rk.add(meeting(n), f"Room {n}", None, started(n))
@@ -130,7 +140,7 @@ async def test_a_redelivered_step_by_name_neither_searches_again_nor_fails(
 
 
 async def test_a_search_by_name_does_not_wait_for_every_title(
-    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, short_title_wait: None
 ) -> None:
     for n in range(3, 43):
         rk.add(meeting(n), f"Room {n}", f"Title {n}", started(n))
@@ -151,7 +161,7 @@ async def test_a_search_by_name_does_not_wait_for_every_title(
 
 
 async def test_a_search_that_could_not_read_every_title_in_time_says_so(
-    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack
+    rk_bot: RunningBot, rk: StandInRealtimeKit, slack: FakeSlack, short_title_wait: None
 ) -> None:
     never = asyncio.Event()
 

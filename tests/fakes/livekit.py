@@ -26,7 +26,8 @@ def rows(reply: dict[str, Any]) -> list[dict[str, Any]]:
 
 def action_buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
     """Buttons in actions blocks (the next-page button, Try again...)."""
-    return [e for b in reply.get("blocks", []) if b["type"] == "actions" for e in b["elements"]]
+    blocks = reply.get("blocks") or []
+    return [e for b in blocks if b["type"] == "actions" for e in b["elements"]]
 
 
 def all_buttons(reply: dict[str, Any]) -> list[dict[str, Any]]:
