@@ -55,7 +55,8 @@ class Calls:
     timeout: float
     max_attempts: int
     backoff: float
-    max_retry_after: float
+    # A longer wait (a 429's Retry-After, the API budget) ends the request instead.
+    max_retry_after: float = 5.0
     budget: float
     requests_per_window: int
     window_seconds: float

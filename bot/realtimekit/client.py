@@ -81,7 +81,6 @@ class RealtimeKitClient:
         max_concurrency: int = 50,
         max_attempts: int = 3,
         backoff: float = 0.5,
-        max_retry_after: float = 5.0,
         budget: float | None = None,
         state: State | None = None,
     ) -> None:
@@ -90,13 +89,11 @@ class RealtimeKitClient:
         self._calls = Calls(
             pools=SplitPools(base_url, timeout, max_concurrency),
             token=api_token,
-            # Every request counts against RealtimeKit's limit, in every copy sharing it.
             state=state or MemoryState(),
             limit=asyncio.Semaphore(max_concurrency),
             timeout=timeout,
             max_attempts=max_attempts,
             backoff=backoff,
-            max_retry_after=max_retry_after,
             budget=CALL_BUDGET_SECONDS if budget is None else budget,
             requests_per_window=REQUESTS_PER_WINDOW,
             window_seconds=WINDOW_SECONDS,
@@ -152,12 +149,10 @@ class RealtimeKitClient:
             # The stop may have gone through: ask before stopping again.
             check = await self._status(meeting_id)
             match check:
-                case NoActiveLivestream():
-                    return Stopped("", recovered_from=answer_lost)
-                case Livestream(status=status) if status != "LIVE":
-                    return Stopped("", recovered_from=answer_lost)
-                case Livestream():
+                case Livestream(status="LIVE"):
                     pass  # still live: the stop did not take effect; POST again
+                case NoActiveLivestream() | Livestream():
+                    return Stopped("", recovered_from=answer_lost)
                 case failure:
                     return Unconfirmed(answer_lost, failure)
             if attempt < calls.max_attempts:
