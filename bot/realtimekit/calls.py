@@ -1,9 +1,5 @@
-"""How the client sends a request: in its turn (a connection slot, then its place in
-the API's budget, shared by every copy through State), retried within bounds, ended by
-the budget of the public call it belongs to, and NotSent once the bot stops sending.
-
-It knows nothing of the endpoints: client.py says what to ask and reads the answers.
-"""
+"""How the client sends a request (its turn, bounded retries, the call's budget); it
+knows nothing of the endpoints."""
 
 from __future__ import annotations
 

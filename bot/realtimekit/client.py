@@ -1,10 +1,6 @@
-"""The RealtimeKit client: the API's endpoints and typed results (see results.py);
-how each request is sent, paced and retried is calls.py.
-
-It knows HTTP and the API, nothing of Slack. A stop is POSTed again only when the
-first POST cannot have taken effect, or when a status read after an answer that was
-lost shows the stream is still live.
-"""
+"""The RealtimeKit client: the API's endpoints (calls.py sends, parsing.py reads). A stop
+is POSTed again only when the first cannot have taken effect, or a status read after a
+lost answer shows the stream still live."""
 
 from __future__ import annotations
 
@@ -115,9 +111,8 @@ class RealtimeKitClient:
         return cls(**{**options, **overrides})
 
     async def warm(self) -> None:
-        """Do now what the first stop would otherwise pay for: load anyio's asyncio
-        backend (httpx loads it lazily, ~25 ms here) and resolve the API's host name
-        (which also starts the resolver's worker thread)."""
+        """Pay now what the first stop would: anyio's asyncio backend (httpx loads it
+        lazily, ~25 ms here) and the API's host name (and the resolver's thread)."""
         await anyio.lowlevel.checkpoint()
         url = self._calls.pools.base_url
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -125,8 +120,7 @@ class RealtimeKitClient:
             await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
     def stop_sending(self) -> None:
-        """Send nothing more (the bot is shutting down): requests waiting for their turn,
-        and any made from now on, end as NotSent; those already sent go on."""
+        """The bot is shutting down: send nothing more (those already sent go on)."""
         self._calls.stop_sending()
 
     async def aclose(self) -> None:

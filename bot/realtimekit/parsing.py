@@ -45,8 +45,7 @@ def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) ->
 
 
 def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:
-    """Turn any answer to GET .../active-livestream into one of our typed results,
-    keeping only the fields that are safe to show."""
+    """Any answer to GET .../active-livestream, keeping only the fields safe to show."""
     document = _success(status, headers, body)
     if not isinstance(document, dict):
         return _not_live_or(document)
@@ -143,8 +142,7 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of livestreams, whether more follow, and how many there are in all
-    (`total`, when the API says)."""
+    """One page of livestreams, whether more follow, and the `total` if the API says."""
 
     streams: list[LiveStream]
     more: bool
