@@ -172,14 +172,11 @@ def parse_livestream_page(status: int, headers: Mapping[str, str], body: bytes) 
     if not isinstance(items, list):
         return UnexpectedResponse(status)
     streams = [s for s in (_live_stream(item) for item in items) if s is not None]
-    more = False
-    total: int | None = None
     if isinstance(paging, dict):
-        end, total_count = paging.get("end_offset"), paging.get("total_count")
-        if isinstance(end, int) and isinstance(total_count, int):
-            more = end < total_count and bool(items)
-            total = total_count
-    return Page(streams, more, total)
+        end, total = paging.get("end_offset"), paging.get("total_count")
+        if isinstance(end, int) and isinstance(total, int):
+            return Page(streams, end < total and bool(items), total)
+    return Page(streams, more=False)
 
 
 def _live_stream(item: object) -> LiveStream | None:
