@@ -6,7 +6,6 @@ from bot.realtimekit.parsing import (
     error_message,
     json_object,
     parse_retry_after,
-    parse_status_response,
     parse_stop_response,
 )
 from bot.realtimekit.results import (
@@ -18,7 +17,6 @@ from bot.realtimekit.results import (
     Lost,
     Meeting,
     MeetingId,
-    MeetingResult,
     NoActiveLivestream,
     NotSent,
     RateLimited,
@@ -31,7 +29,6 @@ from bot.realtimekit.results import (
     Unconfirmed,
     UnexpectedResponse,
     Unreachable,
-    UnreachableReason,
     parse_meeting_id,
 )
 from bot.realtimekit.transport import Answer
@@ -46,7 +43,6 @@ __all__ = [
     "Lost",
     "Meeting",
     "MeetingId",
-    "MeetingResult",
     "NoActiveLivestream",
     "NotSent",
     "RateLimited",
@@ -60,11 +56,9 @@ __all__ = [
     "Unconfirmed",
     "UnexpectedResponse",
     "Unreachable",
-    "UnreachableReason",
     "error_message",
     "json_object",
     "parse_meeting_id",
     "parse_retry_after",
-    "parse_status_response",
     "parse_stop_response",
 ]

@@ -1,9 +1,5 @@
-"""How the client sends a request: in its turn (a connection slot, then its place in
-the API's budget, shared by every copy through State), retried within bounds, ended by
-the budget of the public call it belongs to, and NotSent once the bot stops sending.
-
-It knows nothing of the endpoints: client.py says what to ask and reads the answers.
-"""
+"""How the client sends a request (its turn, bounded retries, the call's budget); it
+knows nothing of the endpoints."""
 
 from __future__ import annotations
 
@@ -55,7 +51,8 @@ class Calls:
     timeout: float
     max_attempts: int
     backoff: float
-    max_retry_after: float
+    # A longer wait (a 429's Retry-After, the API budget) ends the request instead.
+    max_retry_after: float = 5.0
     budget: float
     requests_per_window: int
     window_seconds: float

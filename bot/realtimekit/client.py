@@ -1,10 +1,6 @@
-"""The RealtimeKit client: the API's endpoints and typed results (see results.py);
-how each request is sent, paced and retried is calls.py.
-
-It knows HTTP and the API, nothing of Slack. A stop is POSTed again only when the
-first POST cannot have taken effect, or when a status read after an answer that was
-lost shows the stream is still live.
-"""
+"""The RealtimeKit client: the API's endpoints (calls.py sends, parsing.py reads). A stop
+is POSTed again only when the first cannot have taken effect, or a status read after a
+lost answer shows the stream still live."""
 
 from __future__ import annotations
 
@@ -81,7 +77,6 @@ class RealtimeKitClient:
         max_concurrency: int = 50,
         max_attempts: int = 3,
         backoff: float = 0.5,
-        max_retry_after: float = 5.0,
         budget: float | None = None,
         state: State | None = None,
     ) -> None:
@@ -90,13 +85,11 @@ class RealtimeKitClient:
         self._calls = Calls(
             pools=SplitPools(base_url, timeout, max_concurrency),
             token=api_token,
-            # Every request counts against RealtimeKit's limit, in every copy sharing it.
             state=state or MemoryState(),
             limit=asyncio.Semaphore(max_concurrency),
             timeout=timeout,
             max_attempts=max_attempts,
             backoff=backoff,
-            max_retry_after=max_retry_after,
             budget=CALL_BUDGET_SECONDS if budget is None else budget,
             requests_per_window=REQUESTS_PER_WINDOW,
             window_seconds=WINDOW_SECONDS,
@@ -118,9 +111,8 @@ class RealtimeKitClient:
         return cls(**{**options, **overrides})
 
     async def warm(self) -> None:
-        """Do now what the first stop would otherwise pay for: load anyio's asyncio
-        backend (httpx loads it lazily, ~25 ms here) and resolve the API's host name
-        (which also starts the resolver's worker thread)."""
+        """Pay now what the first stop would: anyio's asyncio backend (httpx loads it
+        lazily, ~25 ms here) and the API's host name (and the resolver's thread)."""
         await anyio.lowlevel.checkpoint()
         url = self._calls.pools.base_url
         port = url.port or (443 if url.scheme == "https" else 80)
@@ -128,8 +120,7 @@ class RealtimeKitClient:
             await asyncio.wait_for(anyio.getaddrinfo(url.host, port), 2.0)
 
     def stop_sending(self) -> None:
-        """Send nothing more (the bot is shutting down): requests waiting for their turn,
-        and any made from now on, end as NotSent; those already sent go on."""
+        """The bot is shutting down: send nothing more (those already sent go on)."""
         self._calls.stop_sending()
 
     async def aclose(self) -> None:
@@ -152,12 +143,10 @@ class RealtimeKitClient:
             # The stop may have gone through: ask before stopping again.
             check = await self._status(meeting_id)
             match check:
-                case NoActiveLivestream():
-                    return Stopped("", recovered_from=answer_lost)
-                case Livestream(status=status) if status != "LIVE":
-                    return Stopped("", recovered_from=answer_lost)
-                case Livestream():
+                case Livestream(status="LIVE"):
                     pass  # still live: the stop did not take effect; POST again
+                case NoActiveLivestream() | Livestream():
+                    return Stopped("", recovered_from=answer_lost)
                 case failure:
                     return Unconfirmed(answer_lost, failure)
             if attempt < calls.max_attempts:

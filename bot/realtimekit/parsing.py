@@ -30,58 +30,61 @@ from bot.realtimekit.results import (
 # status, so only the message tells them apart.
 _NOT_LIVE = re.compile(r"\bno\b[\w ]*\blive ?streams?\b", re.IGNORECASE)
 
+Refusal = ApiError | RateLimited | UnexpectedResponse
+"""An answer that is no success."""
+
 
 def parse_stop_response(status: int, headers: Mapping[str, str], body: bytes) -> StopResult:
     """Turn any status, headers and body into one of our typed results."""
-    document = json_object(body)
-    if 200 <= status < 300 and document is not None and document.get("success") is True:
-        data = document.get("data")
-        message = data.get("message") if isinstance(data, dict) else None
-        return Stopped(message if isinstance(message, str) else "", status)
-    refused = failure(status, headers, document)
-    if isinstance(refused, ApiError) and status == 404 and _NOT_LIVE.search(refused.message):
-        return NoActiveLivestream(refused.message)
-    return refused
+    document = _success(status, headers, body)
+    if not isinstance(document, dict):
+        return _not_live_or(document)
+    data = document.get("data")
+    message = data.get("message") if isinstance(data, dict) else None
+    return Stopped(message if isinstance(message, str) else "", status)
 
 
 def parse_status_response(status: int, headers: Mapping[str, str], body: bytes) -> StatusResult:
-    """Turn any answer to GET .../active-livestream into one of our typed results,
-    keeping only the fields that are safe to show."""
+    """Any answer to GET .../active-livestream, keeping only the fields safe to show."""
+    document = _success(status, headers, body)
+    if not isinstance(document, dict):
+        return _not_live_or(document)
+    data = document.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        return NoActiveLivestream()
+    return Livestream(
+        status=str(data["status"]).upper(),
+        name=_text(data, "name"),
+        playback_url=_text(data, "playback_url"),
+        created_at=_text(data, "created_at"),
+        updated_at=_text(data, "updated_at"),
+    )
+
+
+def _success(status: int, headers: Mapping[str, str], body: bytes) -> dict[str, object] | Refusal:
+    """The answer's JSON object when it is a success, else the failure it stands for."""
     document = json_object(body)
     if 200 <= status < 300 and document is not None and document.get("success") is True:
-        data = document.get("data")
-        if not isinstance(data, dict) or not isinstance(data.get("status"), str):
-            return NoActiveLivestream()
+        return document
+    if status == 429:
+        return RateLimited(parse_retry_after(headers.get("retry-after")))
+    found = None if document is None else error_message(document)
+    if found is None:
+        return UnexpectedResponse(status)
+    return ApiError(status=status, message=found[1], code=found[0])
 
-        def text(key: str) -> str | None:
-            value = data.get(key)
-            return value if isinstance(value, str) and value else None
 
-        return Livestream(
-            status=str(data["status"]).upper(),
-            name=text("name"),
-            playback_url=text("playback_url"),
-            created_at=text("created_at"),
-            updated_at=text("updated_at"),
-        )
-    refused = failure(status, headers, document)
-    if status == 404 and isinstance(refused, ApiError) and _NOT_LIVE.search(refused.message):
-        return NoActiveLivestream(refused.message)
+def _not_live_or(refused: Refusal) -> Refusal | NoActiveLivestream:
+    """`refused`, unless it is the 404 that says the meeting has no active livestream."""
+    match refused:
+        case ApiError(status=404, message=message) if _NOT_LIVE.search(message):
+            return NoActiveLivestream(message)
     return refused
 
 
-def failure(
-    status: int, headers: Mapping[str, str], document: dict[str, object] | None
-) -> ApiError | RateLimited | UnexpectedResponse:
-    """The failure an unsuccessful answer stands for."""
-    if status == 429:
-        return RateLimited(parse_retry_after(headers.get("retry-after")))
-    if document is not None:
-        found = error_message(document)
-        if found is not None:
-            code, message = found
-            return ApiError(status=status, message=message, code=code)
-    return UnexpectedResponse(status)
+def _text(data: dict[str, object], key: str) -> str | None:
+    value = data.get(key)
+    return value if isinstance(value, str) and value else None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -139,24 +142,21 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Page:
-    """One page of livestreams, whether more follow, and how many there are in all
-    (`total`, when the API says)."""
+    """One page of livestreams, whether more follow, and the `total` if the API says."""
 
     streams: list[LiveStream]
     more: bool
     total: int | None = None
 
 
-def parse_livestream_page(
-    status: int, headers: Mapping[str, str], body: bytes
-) -> Page | ApiError | RateLimited | UnexpectedResponse:
+def parse_livestream_page(status: int, headers: Mapping[str, str], body: bytes) -> Page | Refusal:
     """One page of GET .../livestreams. The API's schema makes `data` one livestream
     object with `paging` among its fields (the official SDK's model says so too); its own
     example has `data` as the list and `paging` at the top: both are read, as is a `data`
     object holding the list. Stream keys and ingest servers are never kept."""
-    document = json_object(body)
-    if not (200 <= status < 300 and document is not None and document.get("success") is True):
-        return failure(status, headers, document)
+    document = _success(status, headers, body)
+    if not isinstance(document, dict):
+        return document
     data = document.get("data")
     paging = document.get("paging")
     items: object = data
@@ -172,14 +172,11 @@ def parse_livestream_page(
     if not isinstance(items, list):
         return UnexpectedResponse(status)
     streams = [s for s in (_live_stream(item) for item in items) if s is not None]
-    more = False
-    total: int | None = None
     if isinstance(paging, dict):
-        end, total_count = paging.get("end_offset"), paging.get("total_count")
-        if isinstance(end, int) and isinstance(total_count, int):
-            more = end < total_count and bool(items)
-            total = total_count
-    return Page(streams, more, total)
+        end, total = paging.get("end_offset"), paging.get("total_count")
+        if isinstance(end, int) and isinstance(total, int):
+            return Page(streams, end < total and bool(items), total)
+    return Page(streams, more=False)
 
 
 def _live_stream(item: object) -> LiveStream | None:
@@ -188,27 +185,22 @@ def _live_stream(item: object) -> LiveStream | None:
     meeting_id = parse_meeting_id(str(item.get("meeting_id") or ""))
     if meeting_id is None:
         return None
-
-    def text(key: str) -> str | None:
-        value = item.get(key)
-        return value if isinstance(value, str) and value else None
-
     return LiveStream(
-        id=text("id") or "",
+        id=_text(item, "id") or "",
         meeting_id=meeting_id,
-        name=text("name"),
-        status=(text("status") or "").upper(),
-        created_at=text("created_at"),
+        name=_text(item, "name"),
+        status=(_text(item, "status") or "").upper(),
+        created_at=_text(item, "created_at"),
     )
 
 
 def parse_meeting_response(
     status: int, headers: Mapping[str, str], body: bytes
-) -> Meeting | ApiError | RateLimited | UnexpectedResponse:
+) -> Meeting | Refusal:
     """GET .../meetings/{id}: its title, if it has one."""
-    document = json_object(body)
-    if 200 <= status < 300 and document is not None and document.get("success") is True:
-        data = document.get("data")
-        title = data.get("title") if isinstance(data, dict) else None
-        return Meeting(title.strip() or None if isinstance(title, str) else None)
-    return failure(status, headers, document)
+    document = _success(status, headers, body)
+    if not isinstance(document, dict):
+        return document
+    data = document.get("data")
+    title = data.get("title") if isinstance(data, dict) else None
+    return Meeting(title.strip() or None if isinstance(title, str) else None)

@@ -84,8 +84,7 @@ class UnexpectedResponse:
 
 @dataclass(frozen=True)
 class NotSent:
-    """The request was never sent (the bot began shutting down while it waited for its
-    turn), so it changed nothing."""
+    """Never sent (the bot began shutting down while it waited): nothing changed."""
 
 
 ReadFailure = ApiError | RateLimited | TimedOut | Unreachable | UnexpectedResponse | NotSent
@@ -106,8 +105,7 @@ class Unconfirmed:
 
 @dataclass(frozen=True)
 class Stopped:
-    """The API confirmed the stop, or (`recovered_from` set) its answer was lost and a
-    status read showed the stream is no longer live."""
+    """The API confirmed the stop, or a status read after a lost answer did."""
 
     message: str
     status: int = 200
