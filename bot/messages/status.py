@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bot.messages.outcomes import render, stop_button
-from bot.messages.text import NAME_LIMIT, Reply, describe_failure, escape, escape_within, text_reply
+from bot.messages.text import (
+    NAME_LIMIT,
+    Reply,
+    actions,
+    describe_failure,
+    escape,
+    escape_within,
+    text_reply,
+)
 from bot.realtimekit import Livestream, NoActiveLivestream
 from bot.service.admit import Denied, Invalid
 from bot.service.names import Names
@@ -23,10 +31,8 @@ def status_card(
     asked_to_stop: bool = False,
     title: str | None = None,
 ) -> Reply:
-    """The private card for `status`: what is on air, and a Stop button while it is LIVE.
-
-    `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
-    stop, and the card asks them to confirm with the button. `title` is the meeting's."""
+    """The private card for `status`; `asked_to_stop`: REQUIRE_CONFIRMATION's step, where
+    the card asks the person who asked to stop to confirm with the button."""
     if not isinstance(looked, Looked):
         return render(looked)
     meeting_id = looked.meeting_id
@@ -67,5 +73,5 @@ def status_card(
         lines.append("Press the button to stop it. It expires in 5 minutes.")
     reply = text_reply("\n".join(lines), looked.request_id)
     if button is not None:
-        reply.blocks.append({"type": "actions", "elements": [button]})
+        reply.blocks.append(actions(button))
     return reply
