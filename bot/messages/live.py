@@ -12,7 +12,6 @@ from bot.messages.text import (
     BUTTON_TEXT_LIMIT,
     MESSAGE_TEXT_LIMIT,
     NAME_LIMIT,
-    SECTION_TEXT_LIMIT,
     Reply,
     actions,
     escape_within,
@@ -93,7 +92,7 @@ def _row_text(row: LiveRow, now: float) -> str:
     live_for = duration(row.stream.created_at, now)
     if live_for is not None:
         text += f"\n:stopwatch: live for {live_for}"
-    return fit(text, SECTION_TEXT_LIMIT)
+    return text  # section() cuts it to Slack's limit
 
 
 def _row_line(row: LiveRow, now: float) -> str:

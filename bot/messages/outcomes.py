@@ -248,10 +248,8 @@ def something_went_wrong(ref: str) -> Reply:
 
 
 def stopping(meeting_id: str) -> Reply:
-    """The private note shown while the API call is under way."""
-    return text_reply(
-        f":hourglass_flowing_sand: Stopping the livestream of meeting `{meeting_id}`…"
-    )
+    """The private note shown while the API call is under way (the words of `pressed`)."""
+    return pressed(meeting_id)
 
 
 def usage() -> Reply:
