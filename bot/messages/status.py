@@ -40,11 +40,11 @@ def status_card(
     if title:
         heading += f"\n*Meeting:* {escape_within(title, NAME_LIMIT)}"
     names = Names(None, title)
-    lines: list[str] = []
+    lines = [heading]
     match looked.result:
         case Livestream() as stream:
             icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
-            lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
+            lines.append(f"{icon} *{escape(stream.status)}*")
             if stream.name:
                 lines.append(f"*Name:* {escape_within(stream.name, NAME_LIMIT)}")
             names = Names(stream.name, title)
@@ -60,14 +60,10 @@ def status_card(
             button = stop_button(meeting_id, "Stop livestream", issued_at, names) if live else None
         case NoActiveLivestream(message=message):
             said = f" (Cloudflare says: {escape(message)})" if message else ""
-            lines.append(
-                f"{heading}\nThis meeting has no active livestream{said}. Nothing to stop."
-            )
+            lines.append(f"This meeting has no active livestream{said}. Nothing to stop.")
             button = None
         case failure:
-            lines.append(
-                f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
-            )
+            lines.append(f":warning: Could not read its status: {describe_failure(failure)}.")
             button = stop_button(meeting_id, "Stop anyway", issued_at, names)
     if asked_to_stop and button is not None:
         lines.append("Press the button to stop it. It expires in 5 minutes.")
