@@ -171,19 +171,17 @@ def picker_modal() -> dict[str, Any]:
 
 def picker_options(rows: list[LiveRow]) -> list[dict[str, Any]]:
     """Type-ahead options, by name and title, valued by meeting ID (plain text: no escaping)."""
-    options = []
-    for row in rows:
-        label = row.stream.name or UNNAMED
-        if row.title:
-            label += f" — {row.title}"
-        options.append(
-            {
-                "text": plain(label, OPTION_TEXT_LIMIT),
-                "description": plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
-                "value": row.meeting_id,
-            }
-        )
-    return options
+    return [
+        {
+            "text": plain(
+                (row.stream.name or UNNAMED) + (f" — {row.title}" if row.title else ""),
+                OPTION_TEXT_LIMIT,
+            ),
+            "description": plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
+            "value": row.meeting_id,
+        }
+        for row in rows
+    ]
 
 
 def modal_errors(refusal: Denied | Invalid) -> dict[str, str]:
