@@ -12,8 +12,8 @@ from bot.messages.text import (
     BUTTON_TEXT_LIMIT,
     MESSAGE_TEXT_LIMIT,
     NAME_LIMIT,
-    SECTION_TEXT_LIMIT,
     Reply,
+    actions,
     escape_within,
     fit,
     plain,
@@ -39,8 +39,7 @@ UNNAMED = "Unnamed livestream"
 
 
 def live_list(outcome: ListOutcome, now: float) -> Reply:
-    """The private reply to `/stop-livestream list`: one page of what is live, each row
-    with a Stop button, and a button for the next page."""
+    """The private reply to `list`: one page of what is live, with Stop and Next buttons."""
     match outcome:
         case Denied() | Invalid():
             return render(outcome)
@@ -73,10 +72,10 @@ def _page(listed: Listed, now: float) -> Reply:
         next_page = {
             "type": "button",
             "action_id": PAGE_ACTION_ID,
-            "text": {"type": "plain_text", "text": fit(f"Next {more}", BUTTON_TEXT_LIMIT)},
+            "text": plain(f"Next {more}", BUTTON_TEXT_LIMIT),
             "value": str(offset + len(rows)),
         }
-        blocks.append({"type": "actions", "elements": [next_page]})
+        blocks.append(actions(next_page))
         lines.append(f"{left} more: press Next {more}.")
     blocks.append(ref_block(listed.request_id))
     assert len(blocks) <= MESSAGE_BLOCK_LIMIT
@@ -93,20 +92,23 @@ def _row_text(row: LiveRow, now: float) -> str:
     live_for = duration(row.stream.created_at, now)
     if live_for is not None:
         text += f"\n:stopwatch: live for {live_for}"
-    return fit(text, SECTION_TEXT_LIMIT)
+    return text  # section() cuts it to Slack's limit
 
 
 def _row_line(row: LiveRow, now: float) -> str:
-    name = escape_within(row.stream.name or UNNAMED, 100)
-    title = f" — {escape_within(row.title, 100)}" if row.title else ""
     live_for = duration(row.stream.created_at, now)
     age = f", live for {live_for}" if live_for is not None else ""
-    return f"{name}{title} ({row.meeting_id}){age}"
+    return f"{_name_title(row, 100)} ({row.meeting_id}){age}"
+
+
+def _name_title(row: LiveRow, limit: int) -> str:
+    """`Name — Title`, escaped, each part at most `limit` characters."""
+    title = f" — {escape_within(row.title, limit)}" if row.title else ""
+    return escape_within(row.stream.name or UNNAMED, limit) + title
 
 
 def duration(created_at: str | None, now: float) -> str | None:
-    """How long ago `created_at` (ISO 8601) was, briefly: "45 s", "12 min", "2 h 05 min",
-    "3 d 4 h"; None when it cannot be read."""
+    """How long ago `created_at` (ISO 8601) was: "45 s", "12 min", "2 h 05 min", "3 d 4 h"."""
     if not created_at:
         return None
     try:
@@ -168,21 +170,18 @@ def picker_modal() -> dict[str, Any]:
 
 
 def picker_options(rows: list[LiveRow]) -> list[dict[str, Any]]:
-    """Type-ahead options: the stream's name and meeting title; the value is the
-    meeting ID. Plain text, so names need no escaping, only shortening."""
-    options = []
-    for row in rows:
-        label = row.stream.name or UNNAMED
-        if row.title:
-            label += f" — {row.title}"
-        options.append(
-            {
-                "text": plain(label, OPTION_TEXT_LIMIT),
-                "description": plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
-                "value": row.meeting_id,
-            }
-        )
-    return options
+    """Type-ahead options, by name and title, valued by meeting ID (plain text: no escaping)."""
+    return [
+        {
+            "text": plain(
+                (row.stream.name or UNNAMED) + (f" — {row.title}" if row.title else ""),
+                OPTION_TEXT_LIMIT,
+            ),
+            "description": plain(f"meeting {row.meeting_id}", OPTION_TEXT_LIMIT),
+            "value": row.meeting_id,
+        }
+        for row in rows
+    ]
 
 
 def modal_errors(refusal: Denied | Invalid) -> dict[str, str]:
@@ -230,8 +229,7 @@ def cannot_post() -> dict[str, str]:
 
 
 def no_match(outcome: NoMatch) -> str:
-    """Why a workflow step found no single livestream by that name, with the candidates
-    (names escaped, as everywhere)."""
+    """Why a workflow step found no single livestream by that name, with the candidates."""
     name = escape_within(outcome.name.strip(), 100)
     if outcome.several:
         said = f"{outcome.total} live livestreams are called “{name}”, so nothing was stopped"
@@ -239,7 +237,9 @@ def no_match(outcome: NoMatch) -> str:
         said = f"No live livestream or meeting is called “{name}”, so nothing was stopped"
     else:
         return f"No live livestream or meeting is called “{name}”: nothing is live right now."
-    shown = "; ".join(_candidate(row) for row in outcome.candidates)
+    shown = "; ".join(
+        f"{_name_title(row, 80)} (meeting {row.meeting_id})" for row in outcome.candidates
+    )
     more = outcome.total - len(outcome.candidates)
     rest = f"; and {more} more" if more > 0 else ""
     which = "They are" if outcome.several else "Live now"
@@ -247,12 +247,6 @@ def no_match(outcome: NoMatch) -> str:
         plural = "s" if outcome.unread != 1 else ""
         said += f" (the titles of {outcome.unread} meeting{plural} are still being read: try again soon)"
     return f"{said}. {which}: {shown}{rest}. Give the meeting ID instead, or use `{COMMAND} list`."
-
-
-def _candidate(row: LiveRow) -> str:
-    name = escape_within(row.stream.name or UNNAMED, 80)
-    title = f" — {escape_within(row.title, 80)}" if row.title else ""
-    return f"{name}{title} (meeting {row.meeting_id})"
 
 
 def list_failed(outcome: ListFailed) -> str:

@@ -1,5 +1,4 @@
-"""How one stop's outcome reads (stopped, failed, refused, pressed twice), the Stop
-button, and help."""
+"""How one stop's outcome reads (stopped, failed, refused, pressed twice), its button, help."""
 
 from __future__ import annotations
 
@@ -7,16 +6,15 @@ import time
 from typing import Any
 
 from bot.messages.text import (
-    BUTTON_TEXT_LIMIT,
     CONFIRM_NAME_LIMIT,
     NAME_LIMIT,
     Reply,
+    actions,
+    danger_button,
     describe_failure,
     describe_lost,
-    dialog,
     escape,
     escape_within,
-    fit,
     mention,
     quote_input,
     seconds_text,
@@ -58,8 +56,7 @@ _MALFORMED = {
 
 
 def the_livestream(meeting_id: str, names: Names | None, limit: int = NAME_LIMIT) -> str:
-    """The words for the livestream: `the livestream *Name* of meeting *Title* (id)`,
-    with as much as is known."""
+    """`the livestream *Name* of meeting *Title* (id)`, with as much as is known."""
     stream = ""
     if names is not None and names.stream_name:
         stream = f" *{escape_within(names.stream_name, limit)}*"
@@ -85,8 +82,7 @@ def could_not_read(failure: ReadFailure) -> str:
 
 
 def denial_text(denied: Denied) -> str:
-    """Why the person was turned away, and what they can do (without a meeting ID, the
-    refusal is of a stop-all)."""
+    """Why the person was turned away, and what they can do (no meeting ID: a stop-all)."""
     denial = denied.denial
     match denial.reason:
         case "not_allowed":
@@ -160,8 +156,7 @@ def already_pressed(again: AlreadyPressed) -> str:
 def render(
     outcome: Invalid | Denied | Attempted | AlreadyPressed, names: Names | None = None
 ) -> Reply:
-    """The reply for an outcome; public replies go to the channel. `names` (when read in
-    time) name the livestream and its meeting."""
+    """The reply for an outcome; `names` (when read in time) name the livestream."""
     match outcome:
         case Invalid(text=text, request_id=request_id, problem="not_a_meeting_id"):
             return text_reply(f":x: {invalid_reason(text)}\n{USAGE}", request_id)
@@ -200,28 +195,26 @@ def render(
                 failed.request_id,
                 public=True,
             )
-            button = stop_button(failed.meeting_id, "Try again", time.time(), names)
-            reply.blocks.append({"type": "actions", "elements": [button]})
+            reply.blocks.append(
+                actions(stop_button(failed.meeting_id, "Try again", time.time(), names))
+            )
             return reply
 
 
 def stop_button(
     meeting_id: str, label: str, shown_at: float, names: Names | None = None
 ) -> dict[str, Any]:
-    """A danger button that stops `meeting_id`, behind a confirm dialog naming it (and
-    its livestream and title, when `names` has them). Its value carries when it was
-    shown, so it expires (BUTTON_LIFETIME_SECONDS)."""
+    """A red button that stops `meeting_id`, confirming what it stops; its value carries
+    when it was shown, so it expires (BUTTON_LIFETIME_SECONDS)."""
     what = the_livestream(meeting_id, names, CONFIRM_NAME_LIMIT)
-    return {
-        "type": "button",
-        "action_id": ACTION_ID,
-        "text": {"type": "plain_text", "text": fit(label, BUTTON_TEXT_LIMIT)},
-        "style": "danger",
-        "value": f"{meeting_id}|{int(shown_at)}",
-        "confirm": dialog(
-            "Stop the livestream?", f"This stops {what} for its whole audience.", "Stop it"
-        ),
-    }
+    return danger_button(
+        ACTION_ID,
+        label,
+        f"{meeting_id}|{int(shown_at)}",
+        "Stop the livestream?",
+        f"This stops {what} for its whole audience.",
+        "Stop it",
+    )
 
 
 def interrupted() -> Reply:
@@ -255,10 +248,8 @@ def something_went_wrong(ref: str) -> Reply:
 
 
 def stopping(meeting_id: str) -> Reply:
-    """The private note shown while the API call is under way."""
-    return text_reply(
-        f":hourglass_flowing_sand: Stopping the livestream of meeting `{meeting_id}`…"
-    )
+    """The private note shown while the API call is under way (the words of `pressed`)."""
+    return pressed(meeting_id)
 
 
 def usage() -> Reply:

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from bot.messages.outcomes import render, stop_button
-from bot.messages.text import NAME_LIMIT, Reply, describe_failure, escape, escape_within, text_reply
+from bot.messages.text import (
+    NAME_LIMIT,
+    Reply,
+    actions,
+    describe_failure,
+    escape,
+    escape_within,
+    text_reply,
+)
 from bot.realtimekit import Livestream, NoActiveLivestream
 from bot.service.admit import Denied, Invalid
 from bot.service.names import Names
@@ -23,10 +31,8 @@ def status_card(
     asked_to_stop: bool = False,
     title: str | None = None,
 ) -> Reply:
-    """The private card for `status`: what is on air, and a Stop button while it is LIVE.
-
-    `asked_to_stop` is the confirmation step of REQUIRE_CONFIRMATION: the person asked to
-    stop, and the card asks them to confirm with the button. `title` is the meeting's."""
+    """The private card for `status`; `asked_to_stop`: REQUIRE_CONFIRMATION's step, where
+    the card asks the person who asked to stop to confirm with the button."""
     if not isinstance(looked, Looked):
         return render(looked)
     meeting_id = looked.meeting_id
@@ -34,11 +40,11 @@ def status_card(
     if title:
         heading += f"\n*Meeting:* {escape_within(title, NAME_LIMIT)}"
     names = Names(None, title)
-    lines: list[str] = []
+    lines = [heading]
     match looked.result:
         case Livestream() as stream:
             icon = _STATUS_ICONS.get(stream.status, ":grey_question:")
-            lines.append(f"{heading}\n{icon} *{escape(stream.status)}*")
+            lines.append(f"{icon} *{escape(stream.status)}*")
             if stream.name:
                 lines.append(f"*Name:* {escape_within(stream.name, NAME_LIMIT)}")
             names = Names(stream.name, title)
@@ -54,18 +60,14 @@ def status_card(
             button = stop_button(meeting_id, "Stop livestream", issued_at, names) if live else None
         case NoActiveLivestream(message=message):
             said = f" (Cloudflare says: {escape(message)})" if message else ""
-            lines.append(
-                f"{heading}\nThis meeting has no active livestream{said}. Nothing to stop."
-            )
+            lines.append(f"This meeting has no active livestream{said}. Nothing to stop.")
             button = None
         case failure:
-            lines.append(
-                f"{heading}\n:warning: Could not read its status: {describe_failure(failure)}."
-            )
+            lines.append(f":warning: Could not read its status: {describe_failure(failure)}.")
             button = stop_button(meeting_id, "Stop anyway", issued_at, names)
     if asked_to_stop and button is not None:
         lines.append("Press the button to stop it. It expires in 5 minutes.")
     reply = text_reply("\n".join(lines), looked.request_id)
     if button is not None:
-        reply.blocks.append({"type": "actions", "elements": [button]})
+        reply.blocks.append(actions(button))
     return reply

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 from bot.messages.outcomes import COMMAND, could_not_read, render
-from bot.messages.text import Reply, describe_failure, dialog, escape, mention, text_reply
-from bot.realtimekit import LiveStream, NoActiveLivestream, Stopped
+from bot.messages.text import (
+    Reply,
+    actions,
+    danger_button,
+    describe_failure,
+    escape,
+    mention,
+    text_reply,
+)
+from bot.realtimekit import LiveStream, NoActiveLivestream, ReadFailure, Stopped
 from bot.service.batch import AlreadyRunning, BatchSummary, Confirmation, StopAllRefused
 from bot.service.live import ListFailed
 
@@ -14,8 +22,7 @@ LISTED = 10  # streams named in the confirmation, failures in the summary
 
 
 def confirmation(shown: Confirmation) -> Reply:
-    """The private confirmation: the count, the first LISTED names, a red button whose
-    confirm dialog repeats the count; the button carries when it was shown."""
+    """The private confirmation: the count, the first LISTED names, a red button."""
     count = len(shown.streams)
     if count == 0:
         return text_reply(":white_check_mark: Nothing is live right now: no livestream to stop.")
@@ -28,20 +35,16 @@ def confirmation(shown: Confirmation) -> Reply:
         "is read again). It expires in 5 minutes."
     )
     reply = text_reply("\n".join(lines), shown.request_id)
-    button = {
-        "type": "button",
-        "action_id": CONFIRM_ACTION_ID,
-        "text": {"type": "plain_text", "text": f"Stop all {count} livestreams"[:75]},
-        "style": "danger",
-        "value": f"all|{int(shown.shown_at)}",
-        "confirm": dialog(
-            "Stop every livestream?",
-            f"This stops all {_streams(count)} live now (and any that started since), for "
-            "their whole audiences.",
-            "Stop them all",
-        ),
-    }
-    reply.blocks.insert(-1, {"type": "actions", "elements": [button]})
+    button = danger_button(
+        CONFIRM_ACTION_ID,
+        f"Stop all {count} livestreams",
+        f"all|{int(shown.shown_at)}",
+        "Stop every livestream?",
+        f"This stops all {_streams(count)} live now (and any that started since), for "
+        "their whole audiences.",
+        "Stop them all",
+    )
+    reply.blocks.insert(-1, actions(button))
     return reply
 
 
@@ -52,9 +55,7 @@ def refused(refusal: StopAllRefused) -> Reply:
 
 def list_failed(failed: ListFailed) -> Reply:
     """The live list could not be read, so nothing can be confirmed."""
-    return text_reply(
-        f":warning: {could_not_read(failed.failure)}. Nothing was stopped.", failed.request_id
-    )
+    return _unread(failed.failure, failed.request_id)
 
 
 def reading() -> Reply:
@@ -77,8 +78,7 @@ def progress(done: int, total: int) -> Reply:
 
 
 def summary(done: BatchSummary, shown_at: float) -> Reply:
-    """The channel's one post: who, how many stopped, ended, failed (up to LISTED with
-    the API's message), and a button to try the failed ones again."""
+    """The channel's one post: who, the totals, the first LISTED failures, a retry button."""
     what = "the failed livestreams again" if done.retry_of else "every livestream"
     lines = [f":octagonal_sign: {mention(done.user_id)} stopped {what}. {_totals(done)}"]
     if done.list_failure is not None:
@@ -95,28 +95,22 @@ def summary(done: BatchSummary, shown_at: float) -> Reply:
     reply = text_reply("\n".join(lines), done.batch_id, public=True)
     if done.failed:
         count = len(done.failed)
-        button = {
-            "type": "button",
-            "action_id": RETRY_ACTION_ID,
-            "text": {"type": "plain_text", "text": "Try the failed ones again"},
-            "style": "danger",
-            "value": f"{done.batch_id}|{int(shown_at)}",
-            "confirm": dialog(
-                "Try the failed ones again?",
-                f"This tries again to stop the {_streams(count, 'that')} failed, if still live.",
-                "Try again",
-            ),
-        }
-        reply.blocks.insert(-1, {"type": "actions", "elements": [button]})
+        button = danger_button(
+            RETRY_ACTION_ID,
+            "Try the failed ones again",
+            f"{done.batch_id}|{int(shown_at)}",
+            "Try the failed ones again?",
+            f"This tries again to stop the {_streams(count, 'that')} failed, if still live.",
+            "Try again",
+        )
+        reply.blocks.insert(-1, actions(button))
     return reply
 
 
 def finished(done: BatchSummary, in_channel: bool) -> Reply:
     """The person's last private line."""
     if done.list_failure is not None:
-        return text_reply(
-            f":warning: {could_not_read(done.list_failure)}. Nothing was stopped.", done.batch_id
-        )
+        return _unread(done.list_failure, done.batch_id)
     where = " The summary is in the channel." if in_channel else ""
     return text_reply(f":white_check_mark: Done. {_totals(done)}{where}", done.batch_id)
 
@@ -142,6 +136,10 @@ def already_running(running: AlreadyRunning | None) -> Reply:
         f"Its summary:\n{text}",
         public=False,
     )
+
+
+def _unread(failure: ReadFailure, ref: str) -> Reply:
+    return text_reply(f":warning: {could_not_read(failure)}. Nothing was stopped.", ref)
 
 
 def _totals(done: BatchSummary) -> str:

@@ -29,14 +29,10 @@ NAME_LIMIT = 200  # a livestream's name or a meeting's title, escaped, in a post
 CONFIRM_NAME_LIMIT = 80  # the same inside a confirm dialog (CONFIRM_TEXT_LIMIT in all)
 
 _UNREACHABLE = {
-    "refused": "could not reach the Cloudflare API (connection refused)",
-    "dns": "could not reach the Cloudflare API (its host name did not resolve)",
-    "connect_timeout": "could not reach the Cloudflare API (connecting timed out)",
-    "reset": (
-        "the connection to the Cloudflare API broke before it answered; "
-        "the livestream may or may not have stopped"
-    ),
-    "network": "could not reach the Cloudflare API (network error)",
+    "refused": "connection refused",
+    "dns": "its host name did not resolve",
+    "connect_timeout": "connecting timed out",
+    "network": "network error",
 }
 
 
@@ -55,14 +51,12 @@ def fit(text: str, limit: int) -> str:
 
 
 def escape(text: str, limit: int = QUOTED_LIMIT) -> str:
-    """Make outside text inert in mrkdwn (no mentions, links or broadcasts), shortened
-    to `limit` characters first."""
+    """Outside text, cut to `limit`, made inert in mrkdwn (no mentions, links, broadcasts)."""
     return fit(text, limit).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def escape_within(text: str, limit: int) -> str:
-    """escape(text), shortened so that the escaped text itself is at most `limit`
-    characters (escaping can make a text up to five times longer)."""
+    """escape(text), at most `limit` characters once escaped (escaping can quintuple it)."""
     keep = limit
     while True:
         escaped = escape(text, keep)
@@ -102,15 +96,29 @@ def ref_block(request_id: str) -> dict[str, Any]:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": f"ref: `{request_id}`"}]}
 
 
-def dialog(title: str, text: str, confirm: str) -> dict[str, Any]:
-    """A red confirm dialog for a button that stops something."""
+def danger_button(
+    action_id: str, label: str, value: str, title: str, text: str, yes: str
+) -> dict[str, Any]:
+    """A red button that stops something, behind a confirm dialog: `title`, `text`, `yes`."""
     return {
-        "title": plain(title, CONFIRM_TITLE_LIMIT),
-        "text": {"type": "mrkdwn", "text": fit(text, CONFIRM_TEXT_LIMIT)},
-        "confirm": plain(confirm, BUTTON_TEXT_LIMIT),
-        "deny": plain("Cancel", BUTTON_TEXT_LIMIT),
+        "type": "button",
+        "action_id": action_id,
+        "text": plain(label, BUTTON_TEXT_LIMIT),
         "style": "danger",
+        "value": value,
+        "confirm": {
+            "title": plain(title, CONFIRM_TITLE_LIMIT),
+            "text": {"type": "mrkdwn", "text": fit(text, CONFIRM_TEXT_LIMIT)},
+            "confirm": plain(yes, BUTTON_TEXT_LIMIT),
+            "deny": plain("Cancel", BUTTON_TEXT_LIMIT),
+            "style": "danger",
+        },
     }
+
+
+def actions(*elements: dict[str, Any]) -> dict[str, Any]:
+    """An actions block."""
+    return {"type": "actions", "elements": list(elements)}
 
 
 def text_reply(text: str, request_id: str | None = None, *, public: bool = False) -> Reply:
@@ -150,8 +158,13 @@ def describe_failure(failure: StopFailure) -> str:
                 f"timed out after {seconds_text(seconds)} waiting for the API; "
                 "the livestream may or may not have stopped"
             )
+        case Unreachable(reason="reset"):
+            return (
+                "the connection to the Cloudflare API broke before it answered; "
+                "the livestream may or may not have stopped"
+            )
         case Unreachable(reason=reason):
-            return _UNREACHABLE[reason]
+            return f"could not reach the Cloudflare API ({_UNREACHABLE[reason]})"
         case UnexpectedResponse(status=status, too_large=True):
             return f"unexpected response from the API (HTTP {status}, body over 1 MB)"
         case UnexpectedResponse(status=status):
