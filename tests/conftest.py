@@ -272,3 +272,15 @@ async def spawn(env: dict[str, str], tmp_path: Path) -> AsyncIterator[Spawn]:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+async def serve(
+    env: dict[str, str], **overrides: str
+) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
+    """A bot whose shutdown the test starts (set the event), as SIGTERM would."""
+    settings = load_settings({**env, "CLOUDFLARE_TIMEOUT_SECONDS": "10", **overrides}, "http")
+    stop = asyncio.Event()
+    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    serving = asyncio.create_task(serve_http(settings, "127.0.0.1", 0, stop, started))
+    port = await asyncio.wait_for(started, 10)
+    return f"http://127.0.0.1:{port}", stop, serving

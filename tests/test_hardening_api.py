@@ -11,7 +11,6 @@ import aiohttp
 import pytest
 
 from bot import server
-from bot.config import load_settings
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_dyte_error, cf_json, cf_live, cf_raw, cf_reset_mid_body, cf_success
@@ -27,6 +26,7 @@ from tests.conftest import (
     RunningBot,
     StartBot,
     channel_post,
+    serve,
 )
 from tests.fakes.faults import FlakyResolver, cf_trickle
 from tests.test_slash_command import assert_inert
@@ -197,14 +197,10 @@ async def test_a_stop_cut_off_by_the_shutdown_grace_is_audited_and_told(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(server, "SHUTDOWN_GRACE_SECONDS", 0.2)
-    settings = load_settings({**env, "CLOUDFLARE_TIMEOUT_SECONDS": "10"}, "http")
-    stop = asyncio.Event()
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    serving = asyncio.create_task(server.serve_http(settings, "127.0.0.1", 0, stop, started))
-    port = await asyncio.wait_for(started, 10)
+    url, stop, serving = await serve(env)
     cloudflare.default = cloudflare.hang()
     async with aiohttp.ClientSession() as session:
-        bot = RunningBot(f"http://127.0.0.1:{port}", slack, session)
+        bot = RunningBot(url, slack, session)
         await bot.command(MEETING)
         await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
         stop.set()

@@ -14,13 +14,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from bot import server
-from bot.config import load_settings
 from bot.demo.realtimekit import StandInRealtimeKit as FakeCloudflare
 from bot.demo.standins import StandInSlack as FakeSlack
 from bot.demo.standins import cf_json, cf_raw, cf_success
 from bot.realtimekit import client as client_module
 from bot.state import open_state
-from tests.conftest import LogWatch, RunningBot, StartBot, channel_post
+from tests.conftest import LogWatch, RunningBot, StartBot, channel_post, serve
 from tests.fakes.valkey import ValkeyServer, valkey
 from tests.test_replicas import copies_waiting
 
@@ -60,16 +59,11 @@ async def test_a_stop_still_queued_at_shutdown_is_told_it_was_not_sent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(server, "SHUTDOWN_GRACE_SECONDS", 0.2)
-    overrides = {"CLOUDFLARE_TIMEOUT_SECONDS": "10", "CLOUDFLARE_MAX_CONCURRENCY": "1"}
-    settings = load_settings({**env, **overrides}, "http")
-    stop = asyncio.Event()
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    serving = asyncio.create_task(server.serve_http(settings, "127.0.0.1", 0, stop, started))
-    port = await asyncio.wait_for(started, 10)
+    url, stop, serving = await serve(env, CLOUDFLARE_MAX_CONCURRENCY="1")
     cloudflare.default = cloudflare.hang()
     sent, queued = str(uuid.uuid4()), str(uuid.uuid4())
     async with aiohttp.ClientSession() as session:
-        bot = RunningBot(f"http://127.0.0.1:{port}", slack, session)
+        bot = RunningBot(url, slack, session)
         await bot.command(sent, response="sent")
         await cloudflare.recorder.wait_for(lambda _: len(cloudflare.stop_calls) == 1)
         await bot.command(queued, response="queued")
@@ -133,18 +127,6 @@ async def test_a_retry_after_of_a_day_pauses_the_copies_ten_minutes_at_most(
         assert 0 < await raw.pttl(paused) <= client_module.MAX_PAUSE_SECONDS * 1000
     finally:
         await raw.aclose()
-
-
-async def serve(
-    env: dict[str, str], **overrides: str
-) -> tuple[str, asyncio.Event, asyncio.Task[None]]:
-    """A bot whose shutdown the test starts (set the event), as SIGTERM would."""
-    settings = load_settings({**env, "CLOUDFLARE_TIMEOUT_SECONDS": "10", **overrides}, "http")
-    stop = asyncio.Event()
-    started: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-    serving = asyncio.create_task(server.serve_http(settings, "127.0.0.1", 0, stop, started))
-    port = await asyncio.wait_for(started, 10)
-    return f"http://127.0.0.1:{port}", stop, serving
 
 
 async def test_a_stop_a_copy_never_sent_is_made_by_the_copy_waiting_for_it(
