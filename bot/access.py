@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import bisect
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -93,7 +93,7 @@ class RateLimit:
     per_minute: int
     clock: Callable[[], float] = time.monotonic
     window: float = 60.0
-    _seen: TTLCache[str, deque[float]] = field(init=False)
+    _seen: TTLCache[str, list[float]] = field(init=False)
 
     def __post_init__(self) -> None:
         # Someone is forgotten a window after their last action, when none of it counts.
@@ -104,11 +104,11 @@ class RateLimit:
         if self.per_minute <= 0:
             return None
         now = self.clock()
-        # A deque, pruned from the front: each take is O(1), also for the API's window of
-        # 3,500 (a tuple rebuilt per take cost 420 ms of the event loop for 3,500 calls).
-        times = self._seen.get(user_id) or deque()
-        while times and times[0] <= now - self.window:
-            times.popleft()
+        # A list pruned in place (bisect, then one C-level delete): cheap for the API's
+        # window of 3,500 (a tuple rebuilt per take cost 420 ms of the event loop for
+        # 3,500 calls) and a tenth of a deque's size for each person remembered.
+        times = self._seen.get(user_id) or []
+        del times[: bisect.bisect_right(times, now - self.window)]
         if len(times) >= self.per_minute:
             return max(0.0, times[0] + self.window - now)
         times.append(now)
